@@ -1,0 +1,171 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { checkMsgpack, type GuardLimits } from './msgpack-guard.js';
+import {
+  MessageType,
+  MetricTypeCode,
+  METRIC_TYPES,
+  type Ack,
+  type Catalog,
+  type CatalogMetric,
+  type ClientMessage,
+  type Delta,
+  type Hello,
+  type ServerMessage,
+  type Welcome,
+} from './messages.js';
+
+// The only decoder/encoder options in the project. Records and structured clone would let a peer
+// define object shapes or self-referencing graphs; maps decode as Map so a key like "__proto__"
+// is plain data. Extension types never reach msgpackr: checkMsgpack rejects them first.
+const unpackr = new Unpackr({ useRecords: false, structuredClone: false, mapsAsObjects: false, int64AsType: 'number' });
+const packr = new Packr({ useRecords: false, structuredClone: false, variableMapSize: true });
+
+/** Limits for frames a server reads from clients. Depth 4 covers [delta, [samples, [sample]]] and maps. */
+export const CLIENT_FRAME_GUARD: GuardLimits = Object.freeze({ maxDepth: 4, maxItems: 1_000_000, maxStringBytes: 1024 });
+/** Limits for frames a client reads from the server (the welcome carries the whole catalogue). */
+export const SERVER_FRAME_GUARD: GuardLimits = Object.freeze({ maxDepth: 6, maxItems: 10_000_000, maxStringBytes: 4096 });
+
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+  constructor(
+    /** 'not_msgpack' when the bytes are not acceptable msgpack, 'bad_shape' when the value is not a message. */
+    readonly code: 'not_msgpack' | 'bad_shape',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Bytes → unknown, refusing anything outside the guard limits. */
+export function decodeUntrusted(bytes: Uint8Array, limits: GuardLimits): unknown {
+  const problem = checkMsgpack(bytes, limits);
+  if (problem !== null) throw new DecodeError('not_msgpack', problem);
+  try {
+    return unpackr.unpack(bytes);
+  } catch (err) {
+    throw new DecodeError('not_msgpack', (err as Error).message);
+  }
+}
+
+export function encode(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isString = (v: unknown): v is string => typeof v === 'string';
+const shape = (what: string): DecodeError => new DecodeError('bad_shape', what);
+
+function stringMap(v: unknown, what: string): Map<string, string> {
+  if (!(v instanceof Map)) throw shape(`${what} must be a map`);
+  for (const [k, val] of v) if (!isString(k) || !isString(val)) throw shape(`${what} must map strings to strings`);
+  return v as Map<string, string>;
+}
+
+function countMap(v: unknown, what: string): Map<string, number> {
+  if (!(v instanceof Map)) throw shape(`${what} must be a map`);
+  for (const [k, val] of v) if (!isString(k) || !isUint(val)) throw shape(`${what} must map strings to counts`);
+  return v as Map<string, number>;
+}
+
+/** unknown → typed client message, or DecodeError('bad_shape'). Samples stay unknown (checked per sample). */
+export function parseClientMessage(value: unknown): ClientMessage {
+  if (!Array.isArray(value) || value.length === 0) throw shape('a message is a non-empty array');
+  switch (value[0]) {
+    case MessageType.HELLO: {
+      if (value.length !== 3) throw shape('hello has 3 elements');
+      const labels = stringMap(value[1], 'hello labels');
+      const r: unknown = value[2];
+      let resume: Hello['resume'] = null;
+      if (r !== null) {
+        if (!Array.isArray(r) || r.length !== 3 || !isString(r[0]) || !isString(r[1]) || !isString(r[2])) {
+          throw shape('hello resume is nil or [sessionId, token, epoch]');
+        }
+        resume = { sessionId: r[0], token: r[1], epoch: r[2] };
+      }
+      return { type: MessageType.HELLO, labels, resume };
+    }
+    case MessageType.DELTA: {
+      if (value.length !== 5) throw shape('delta has 5 elements');
+      const [, seq, catalogVersion, samples, drops] = value as unknown[];
+      if (!isUint(seq) || seq < 1) throw shape('delta seq is an integer ≥ 1');
+      if (!isUint(catalogVersion)) throw shape('delta catalogVersion is an unsigned integer');
+      if (!Array.isArray(samples)) throw shape('delta samples is an array');
+      return { type: MessageType.DELTA, seq, catalogVersion, samples, drops: countMap(drops, 'delta drops') } satisfies Delta;
+    }
+    case MessageType.GOODBYE:
+      if (value.length !== 1) throw shape('goodbye has 1 element');
+      return { type: MessageType.GOODBYE };
+    default:
+      throw new DecodeError('bad_shape', 'unknown message type');
+  }
+}
+
+export function encodeHello(labels: Readonly<Record<string, string>>, resume: Hello['resume']): Uint8Array {
+  return encode([MessageType.HELLO, new Map(Object.entries(labels)), resume === null ? null : [resume.sessionId, resume.token, resume.epoch]]);
+}
+
+export function encodeDelta(seq: number, catalogVersion: number, samples: readonly unknown[], drops: ReadonlyMap<string, number>): Uint8Array {
+  return encode([MessageType.DELTA, seq, catalogVersion, samples, drops]);
+}
+
+export function encodeGoodbye(): Uint8Array {
+  return encode([MessageType.GOODBYE]);
+}
+
+export function encodeCatalog(catalog: Catalog): unknown[] {
+  return catalog.metrics.map((m) => [m.name, MetricTypeCode[m.type], m.labelNames, m.labelValues, m.buckets]);
+}
+
+export function encodeWelcome(w: Omit<Welcome, 'type'>, encodedCatalog: unknown[] = encodeCatalog(w.catalog)): Uint8Array {
+  return encode([
+    MessageType.WELCOME, w.sessionId, w.token, w.epoch, w.lastAppliedSeq, w.resumed, w.flushIntervalMs,
+    w.idleTimeoutMs, w.catalog.version, encodedCatalog,
+    [w.limits.maxFrameBytes, w.limits.maxSamplesPerFrame, w.limits.maxSampleValue],
+  ]);
+}
+
+export function encodeAck(lastAppliedSeq: number): Uint8Array {
+  return encode([MessageType.ACK, lastAppliedSeq]);
+}
+
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+
+function parseCatalogMetric(v: unknown): CatalogMetric {
+  if (!Array.isArray(v) || v.length !== 5) throw shape('catalogue entry is [name, type, labelNames, labelValues, buckets]');
+  const [name, typeCode, labelNames, labelValues, buckets] = v as unknown[];
+  const type = METRIC_TYPES.find((t) => MetricTypeCode[t] === typeCode);
+  if (!isString(name) || type === undefined || !isStringArray(labelNames)) throw shape('bad catalogue entry');
+  if (!Array.isArray(labelValues) || labelValues.length !== labelNames.length || !labelValues.every(isStringArray)) {
+    throw shape(`catalogue entry ${name}: labelValues must match labelNames`);
+  }
+  if (!Array.isArray(buckets) || !buckets.every((b) => typeof b === 'number' && Number.isFinite(b))) {
+    throw shape(`catalogue entry ${name}: buckets are finite numbers`);
+  }
+  return { name, type, labelNames, labelValues: labelValues as string[][], buckets: buckets as number[] };
+}
+
+/** unknown → typed server message; the client trusts the server but still checks what it reads. */
+export function parseServerMessage(value: unknown): ServerMessage {
+  if (!Array.isArray(value) || value.length === 0) throw shape('a message is a non-empty array');
+  if (value[0] === MessageType.ACK) {
+    if (value.length !== 2 || !isUint(value[1])) throw shape('ack is [2, lastAppliedSeq]');
+    return { type: MessageType.ACK, lastAppliedSeq: value[1] } satisfies Ack;
+  }
+  if (value[0] !== MessageType.WELCOME) throw shape('unknown message type');
+  if (value.length !== 11) throw shape('welcome has 11 elements');
+  const [, sessionId, token, epoch, lastAppliedSeq, resumed, flushIntervalMs, idleTimeoutMs, catalogVersion, metrics, limits] = value as unknown[];
+  if (!isString(sessionId) || !isString(token) || !isString(epoch)) throw shape('welcome ids are strings');
+  if (!isUint(lastAppliedSeq) || typeof resumed !== 'boolean' || !isUint(flushIntervalMs) || !isUint(idleTimeoutMs) || !isUint(catalogVersion)) {
+    throw shape('welcome numbers are unsigned integers');
+  }
+  if (!Array.isArray(metrics)) throw shape('welcome catalogue is an array');
+  if (!Array.isArray(limits) || limits.length !== 3 || !limits.every((l) => typeof l === 'number' && l > 0)) {
+    throw shape('welcome limits are [maxFrameBytes, maxSamplesPerFrame, maxSampleValue]');
+  }
+  const [maxFrameBytes, maxSamplesPerFrame, maxSampleValue] = limits as number[];
+  return {
+    type: MessageType.WELCOME, sessionId, token, epoch, lastAppliedSeq, resumed, flushIntervalMs, idleTimeoutMs,
+    catalog: { version: catalogVersion, metrics: metrics.map(parseCatalogMetric) },
+    limits: { maxFrameBytes: maxFrameBytes!, maxSamplesPerFrame: maxSamplesPerFrame!, maxSampleValue: maxSampleValue! },
+  } satisfies Welcome;
+}

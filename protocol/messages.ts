@@ -1,0 +1,118 @@
+/**
+ * Typed messages. On the wire each is a msgpack array whose first element is the message type
+ * (see PROTOCOL.md for the grammar and byte-exact examples).
+ */
+export const MessageType = {
+  HELLO: 1,
+  DELTA: 2,
+  GOODBYE: 3,
+  WELCOME: 1,
+  ACK: 2,
+} as const;
+
+export const MetricTypeCode = { counter: 0, gauge: 1, histogram: 2 } as const;
+export type MetricType = keyof typeof MetricTypeCode;
+export const METRIC_TYPES: readonly MetricType[] = ['counter', 'gauge', 'histogram'];
+
+/** Reasons a sample is dropped; the label values of promstream_rejected_samples_total{reason}. */
+export const RejectReason = {
+  NOT_ARRAY: 'not_array',
+  UNKNOWN_METRIC: 'unknown_metric',
+  LABEL_NOT_ALLOWED: 'label_not_allowed',
+  WRONG_LENGTH: 'wrong_length',
+  NOT_A_NUMBER: 'not_a_number',
+  NON_FINITE: 'non_finite',
+  NEGATIVE: 'negative',
+  TOO_LARGE: 'too_large',
+  BAD_BUCKET_COUNT: 'bad_bucket_count',
+  CLIENT_BUFFER_FULL: 'client_buffer_full',
+  STALE_CATALOG: 'stale_catalog',
+} as const;
+export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
+export const REJECT_REASONS: readonly RejectReason[] = Object.freeze(Object.values(RejectReason));
+/** Reasons a client may report for samples it dropped locally (the server trusts only these names). */
+export const CLIENT_DROP_REASONS: readonly RejectReason[] = Object.freeze([
+  RejectReason.UNKNOWN_METRIC,
+  RejectReason.LABEL_NOT_ALLOWED,
+  RejectReason.NOT_A_NUMBER,
+  RejectReason.NON_FINITE,
+  RejectReason.NEGATIVE,
+  RejectReason.TOO_LARGE,
+  RejectReason.CLIENT_BUFFER_FULL,
+]);
+
+export interface ResumeRequest {
+  readonly sessionId: string;
+  readonly token: string;
+  readonly epoch: string;
+}
+
+/** client → server, first message on every connection. */
+export interface Hello {
+  readonly type: typeof MessageType.HELLO;
+  readonly labels: ReadonlyMap<string, string>;
+  readonly resume: ResumeRequest | null;
+}
+
+/**
+ * A sample is an array: [metricIndex, ...labelValueIndexes, ...values]. Values: counter [increment],
+ * gauge [value], histogram [sum, count_0 … count_B] (per-bucket counts, last is +Inf).
+ * Samples stay `unknown` here: the server checks each one against its catalogue.
+ */
+export interface Delta {
+  readonly type: typeof MessageType.DELTA;
+  readonly seq: number;
+  readonly catalogVersion: number;
+  readonly samples: readonly unknown[];
+  /** Samples the client dropped locally, by reason. */
+  readonly drops: ReadonlyMap<string, number>;
+}
+
+export interface Goodbye {
+  readonly type: typeof MessageType.GOODBYE;
+}
+
+export type ClientMessage = Hello | Delta | Goodbye;
+
+export interface CatalogMetric {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly labelNames: readonly string[];
+  readonly labelValues: readonly (readonly string[])[];
+  /** Upper bounds, ascending, without +Inf; empty unless histogram. */
+  readonly buckets: readonly number[];
+}
+
+export interface Catalog {
+  readonly version: number;
+  readonly metrics: readonly CatalogMetric[];
+}
+
+export interface WireLimits {
+  readonly maxFrameBytes: number;
+  readonly maxSamplesPerFrame: number;
+  /** Largest counter increment, observation or gauge magnitude the server accepts. */
+  readonly maxSampleValue: number;
+}
+
+/** server → client, answer to hello. */
+export interface Welcome {
+  readonly type: typeof MessageType.WELCOME;
+  readonly sessionId: string;
+  readonly token: string;
+  readonly epoch: string;
+  readonly lastAppliedSeq: number;
+  readonly resumed: boolean;
+  readonly flushIntervalMs: number;
+  readonly idleTimeoutMs: number;
+  readonly catalog: Catalog;
+  readonly limits: WireLimits;
+}
+
+/** server → client: every frame up to lastAppliedSeq is applied (cumulative). */
+export interface Ack {
+  readonly type: typeof MessageType.ACK;
+  readonly lastAppliedSeq: number;
+}
+
+export type ServerMessage = Welcome | Ack;

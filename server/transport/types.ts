@@ -1,0 +1,88 @@
+/**
+ * The one small interface between promstream and the library that carries WebSocket bytes.
+ * Nothing outside server/transport/ imports uWebSockets.js or ws.
+ */
+import type { Logger } from 'pino';
+
+export type TransportName = 'uws' | 'ws';
+
+/** One WebSocket connection, as the connection handler sees it. Every method is safe after close (no-op). */
+export interface Peer {
+  /** Queues a binary frame. Past maxBackpressureBytes the transport closes the peer (1008 'send queue full'). */
+  send(bytes: Uint8Array): void;
+  /** Starts the close handshake with a code and reason (reason ≤ 123 bytes). */
+  close(code: number, reason: string): void;
+  /** Drops the connection without a close handshake (for peers that stopped answering). */
+  terminate(): void;
+  /** Sends a protocol-level ping; the peer's pong arrives as onPong. */
+  ping(): void;
+}
+
+export interface UpgradeRequest {
+  /** Path without the query string, e.g. '/ws'. */
+  readonly path: string;
+  /** Raw query string without '?', '' when none. */
+  readonly query: string;
+  readonly origin: string | undefined;
+  /** Offered subprotocols from Sec-WebSocket-Protocol, in order, trimmed. */
+  readonly protocols: readonly string[];
+  readonly remoteAddress: string;
+}
+
+export type UpgradeDecision =
+  | { readonly accept: true; /** subprotocol to echo, or null for none */ readonly protocol: string | null }
+  | { readonly accept: false; readonly status: number; readonly message: string };
+
+export interface ConnectionHandlers<S> {
+  /** Called before the upgrade completes: refuse (e.g. 403 bad origin, 404 bad path) or pick a subprotocol. */
+  checkUpgrade(req: UpgradeRequest): UpgradeDecision;
+  /** Called once the WebSocket is open; returns the handler's per-connection state. */
+  onOpen(peer: Peer, req: UpgradeRequest, protocol: string | null): S;
+  /** `data` is only valid during the call (uWS reuses the buffer): copy it to keep it. */
+  onMessage(state: S, data: Uint8Array, isBinary: boolean): void;
+  onPong(state: S): void;
+  /** Called exactly once per opened connection, whoever closed it. */
+  onClose(state: S, code: number, reason: string): void;
+}
+
+export interface HttpRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  /** Lower-case header names. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: string | Uint8Array;
+}
+
+/** Plain HTTP on the public side (/healthz, /promstream.js, the demo page). null → 404. */
+export type HttpHandler = (req: HttpRequest) => HttpResponse | null;
+
+export interface TransportOptions<S> {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Hard frame limit at the transport. */
+  readonly maxPayloadBytes: number;
+  /** Send-queue bytes per connection before the transport closes it. */
+  readonly maxBackpressureBytes: number;
+  readonly handlers: ConnectionHandlers<S>;
+  readonly http: HttpHandler;
+  readonly log: Logger;
+}
+
+export interface RunningTransport {
+  readonly name: TransportName;
+  /** The port actually bound. */
+  readonly port: number;
+  /** Stops accepting new connections and HTTP requests; open WebSockets stay. */
+  stopAccepting(): void;
+  /** Terminates whatever is still open and releases the port. */
+  close(): Promise<void>;
+}
+
+export type StartTransport = <S>(options: TransportOptions<S>) => Promise<RunningTransport>;
