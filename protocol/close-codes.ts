@@ -40,7 +40,8 @@ const entry = (code: CloseCode, reason: string, metric: string | null, retry: Re
 
 /** The catalogue: every reason the server closes a connection for. */
 export const CloseReasons = Object.freeze({
-  goodbye: entry(CloseCode.NORMAL, 'session ended', null, 'never'),
+  // A client only sees 1000 after its own goodbye; from anything else (a proxy) it reconnects.
+  goodbye: entry(CloseCode.NORMAL, 'session ended', null, 'backoff'),
   helloExpected: entry(CloseCode.PROTOCOL_ERROR, 'first message must be hello', 'hello_expected', 'backoff'),
   duplicateHello: entry(CloseCode.PROTOCOL_ERROR, 'hello sent twice', 'duplicate_hello', 'backoff'),
   unknownMessageType: entry(CloseCode.PROTOCOL_ERROR, 'unknown message type', 'unknown_message_type', 'backoff'),

@@ -23,6 +23,7 @@ export const RejectReason = {
   NOT_A_NUMBER: 'not_a_number',
   NON_FINITE: 'non_finite',
   NEGATIVE: 'negative',
+  NOT_INTEGER: 'not_integer',
   TOO_LARGE: 'too_large',
   BAD_BUCKET_COUNT: 'bad_bucket_count',
   CLIENT_BUFFER_FULL: 'client_buffer_full',

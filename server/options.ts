@@ -58,4 +58,7 @@ export interface ServerOptions {
   readonly logger?: Logger;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger' | 'staticRoutes'>> & Pick<ServerOptions, 'staticRoutes'> & { readonly logger: Logger };
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger' | 'staticRoutes'>> & {
+  readonly staticRoutes: ServerOptions['staticRoutes'] | undefined;
+  readonly logger: Logger;
+};

@@ -1,0 +1,344 @@
+import {
+  CloseCode,
+  DecodeError,
+  MessageType,
+  SERVER_FRAME_GUARD,
+  SESSION_QUERY_PARAM,
+  SUBPROTOCOL,
+  decodeUntrusted,
+  encodeDelta,
+  encodeGoodbye,
+  encodeHello,
+  parseServerMessage,
+  retryPolicyFor,
+  type Welcome,
+} from '../protocol/index.js';
+import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { KnownCatalog, PendingDeltas, type Entry } from './pending-deltas.js';
+import type { ClientOptions, ClientStatus, Labels, PromstreamClient, SocketFactory, SocketLike } from './types.js';
+
+/** Close codes the client sends; 1000 ends the session, 4100 keeps it resumable. */
+export const ClientCloseCode = { END_SESSION: 1000, ACK_TIMEOUT: 4100, WELCOME_TIMEOUT: 4101 } as const;
+
+const DEFAULT_FLUSH_TIMEOUT_MS = 30_000;
+/** Before the first welcome the server's values are unknown; these apply until then. */
+const FALLBACK_FLUSH_INTERVAL_MS = 10_000;
+const FALLBACK_MAX_VALUE = Number.MAX_VALUE;
+/** A connection that has not been welcomed within this is given up and retried. */
+const WELCOME_TIMEOUT_MS = 15_000;
+
+interface InFlight {
+  readonly seq: number;
+  readonly entries: Entry[];
+  readonly drops: ReadonlyMap<string, number>;
+  /** Record serial this frame completes, or -1 when a part of the pending deltas stayed behind. */
+  readonly coversUpTo: number;
+  readonly sentAtMs: number;
+}
+
+interface Waiter {
+  readonly target: number;
+  resolve(): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The client core, shared by the Node and browser entries: local aggregation, one frame in flight,
+ * cumulative acks, reconnect with full-jitter backoff, and resume.
+ */
+export class ClientCore implements PromstreamClient {
+  private readonly pending = new PendingDeltas();
+  private catalog: KnownCatalog | null = null;
+  private welcome: Welcome | null = null;
+  private socket: SocketLike | null = null;
+  private ready = false;
+  private resumeWith: { sessionId: string; token: string; epoch: string } | null = null;
+  private nextSeq = 1;
+  private inFlight: InFlight | null = null;
+  private sendAllGauges = false;
+  private recordSerial = 0;
+  private ackedSerial = 0;
+  private waiters: Waiter[] = [];
+  private attempt = 0;
+  private closed = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushTimer: ReturnType<typeof setInterval> | null = null;
+  private welcomeTimer: ReturnType<typeof setTimeout> | null = null;
+  private closeResolvers: (() => void)[] = [];
+  private readonly backoff: BackoffPolicy;
+  private readonly flushTimeoutMs: number;
+
+  constructor(
+    private readonly options: ClientOptions,
+    private readonly openSocket: SocketFactory,
+  ) {
+    if (typeof options.url !== 'string' || !/^wss?:\/\//.test(options.url)) throw new TypeError(`createClient: url must be a ws:// or wss:// URL (got ${String(options.url)})`);
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.flushTimeoutMs = options.flushTimeout ?? DEFAULT_FLUSH_TIMEOUT_MS;
+    this.connect();
+  }
+
+  get sessionId(): string | null {
+    return this.welcome?.sessionId ?? null;
+  }
+
+  increment(name: string, labels: Labels = {}, value = 1): void {
+    this.record('counter', name, labels, value);
+  }
+
+  observe(name: string, labels: Labels, value: number): void {
+    this.record('histogram', name, labels, value);
+  }
+
+  set(name: string, labels: Labels, value: number): void {
+    this.record('gauge', name, labels, value);
+  }
+
+  private record(type: 'counter' | 'gauge' | 'histogram', name: string, labels: Labels, value: number): void {
+    // Recording never throws into the application: anything odd is dropped and counted.
+    try {
+      if (this.closed) return;
+      const safeLabels = labels !== null && typeof labels === 'object' ? labels : {};
+      this.pending.record(type, String(name), safeLabels, value, this.catalog, this.welcome?.limits.maxSampleValue ?? FALLBACK_MAX_VALUE);
+      this.recordSerial++;
+    } catch {
+      this.pending.drop('not_a_number');
+    }
+  }
+
+  flush(): Promise<void> {
+    const target = this.recordSerial;
+    if (target <= this.ackedSerial) return Promise.resolve();
+    if (this.closed) return Promise.reject(new Error('promstream client is closed'));
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        target, resolve, reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          reject(new Error(`promstream flush not acknowledged within ${this.flushTimeoutMs} ms`));
+        }, this.flushTimeoutMs),
+      };
+      this.waiters.push(waiter);
+      this.trySend();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } catch {
+      // bounded by flushTimeout; what was not acknowledged is lost with the session
+    }
+    this.closed = true;
+    this.stopTimers();
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new Error('promstream client closed'));
+    }
+    const socket = this.socket;
+    if (socket === null || socket.readyState >= 2) return;
+    await new Promise<void>((resolve) => {
+      this.closeResolvers.push(resolve);
+      const timer = setTimeout(resolve, Math.min(this.flushTimeoutMs, 5_000));
+      this.closeResolvers.push(() => clearTimeout(timer));
+      if (this.ready) socket.send(encodeGoodbye());
+      socket.close(ClientCloseCode.END_SESSION, 'client closed');
+    });
+  }
+
+  private status(s: ClientStatus): void {
+    try {
+      this.options.onStatus?.(s);
+    } catch {
+      // a throwing status callback must not break the connection logic
+    }
+  }
+
+  private connect(): void {
+    this.reconnectTimer = null;
+    if (this.closed) return;
+    this.status({ type: 'connecting', attempt: this.attempt });
+    const resume = this.resumeWith;
+    const url = resume === null ? this.options.url : withQuery(this.options.url, SESSION_QUERY_PARAM, resume.sessionId);
+    let socket: SocketLike;
+    try {
+      socket = this.openSocket(url, [SUBPROTOCOL]);
+    } catch (err) {
+      this.status({ type: 'error', message: `cannot open WebSocket: ${(err as Error).message}` });
+      this.scheduleReconnect(1006);
+      return;
+    }
+    socket.binaryType = 'arraybuffer';
+    this.socket = socket;
+    this.welcomeTimer = setTimeout(() => {
+      if (this.socket === socket && !this.ready) this.abandon(socket, ClientCloseCode.WELCOME_TIMEOUT, 'no welcome in time');
+    }, WELCOME_TIMEOUT_MS);
+    socket.onopen = () => socket.send(encodeHello(this.options.labels ?? {}, resume));
+    socket.onmessage = (ev) => {
+      if (this.socket === socket) this.onMessage(ev.data);
+    };
+    socket.onerror = () => {
+      // followed by onclose, which decides what to do
+    };
+    socket.onclose = (ev) => {
+      if (this.socket === socket) this.onClose(ev.code, ev.reason);
+    };
+  }
+
+  private onMessage(data: unknown): void {
+    let msg;
+    try {
+      const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+      if (bytes === null) throw new DecodeError('bad_shape', 'text frame from server');
+      msg = parseServerMessage(decodeUntrusted(bytes, SERVER_FRAME_GUARD));
+    } catch (err) {
+      this.status({ type: 'error', message: `bad frame from server: ${(err as Error).message}` });
+      this.socket?.close(CloseCode.INVALID_PAYLOAD, 'bad frame from server');
+      return;
+    }
+    if (msg.type === MessageType.WELCOME) this.onWelcome(msg);
+    else this.onAck(msg.lastAppliedSeq);
+  }
+
+  private onWelcome(w: Welcome): void {
+    if (this.welcomeTimer !== null) clearTimeout(this.welcomeTimer);
+    const inFlight = this.inFlight;
+    this.inFlight = null;
+    if (inFlight !== null) {
+      // Applied before the cut: the ack was lost, the welcome says so. Otherwise send it again.
+      if (w.resumed && w.lastAppliedSeq >= inFlight.seq) this.acknowledged(inFlight);
+      else this.pending.restore(inFlight.entries, inFlight.drops);
+    }
+    if (this.catalog === null || this.catalog.catalog.version !== w.catalog.version) this.catalog = new KnownCatalog(w.catalog);
+    this.welcome = w;
+    this.nextSeq = w.lastAppliedSeq + 1;
+    this.resumeWith = { sessionId: w.sessionId, token: w.token, epoch: w.epoch };
+    this.ready = true;
+    this.attempt = 0;
+    this.sendAllGauges = true;
+    this.status({ type: 'connected', sessionId: w.sessionId, resumed: w.resumed, epoch: w.epoch });
+    if (this.flushTimer === null) {
+      const everyMs = this.options.flushInterval ?? (w.flushIntervalMs || FALLBACK_FLUSH_INTERVAL_MS);
+      this.flushTimer = setInterval(() => this.tick(), everyMs);
+    }
+    this.trySend(true);
+  }
+
+  private onAck(lastAppliedSeq: number): void {
+    const f = this.inFlight;
+    if (f === null || lastAppliedSeq < f.seq) return;
+    this.inFlight = null;
+    this.acknowledged(f);
+    // More to send right away: a split frame's rest, or someone waiting in flush().
+    if (f.coversUpTo < 0 || this.waiters.length > 0) this.trySend();
+  }
+
+  private acknowledged(f: InFlight): void {
+    if (f.coversUpTo > this.ackedSerial) this.ackedSerial = f.coversUpTo;
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.target <= this.ackedSerial) {
+        clearTimeout(w.timer);
+        w.resolve();
+      } else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  private tick(): void {
+    const f = this.inFlight;
+    const socket = this.socket;
+    // A frame unacknowledged for longer than the server's idle timeout means the path is dead
+    // (a frozen proxy sends no close): give the socket up and resume on a new one.
+    if (f !== null && socket !== null && this.welcome !== null && Date.now() - f.sentAtMs > Math.max(this.welcome.idleTimeoutMs, 1000)) {
+      this.abandon(socket, ClientCloseCode.ACK_TIMEOUT, 'no ack in time');
+      return;
+    }
+    this.trySend();
+  }
+
+  /** Stops listening to a socket that stopped answering and reconnects without waiting for its close. */
+  private abandon(socket: SocketLike, code: number, reason: string): void {
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    try {
+      socket.close(code, reason);
+    } catch {
+      // already closing
+    }
+    this.onClose(code, reason);
+  }
+
+  /** Sends the pending deltas as the next frame when connected and nothing is in flight. */
+  private trySend(afterWelcome = false): void {
+    const socket = this.socket;
+    const w = this.welcome;
+    if (!this.ready || socket === null || w === null || this.catalog === null || this.inFlight !== null) return;
+    if (this.pending.isEmpty && !(afterWelcome && this.pending.gauges.size > 0)) {
+      // Nothing recorded since: whatever flush() waits for is already acknowledged.
+      this.ackedSerial = Math.max(this.ackedSerial, this.recordSerial);
+      this.acknowledged({ seq: 0, entries: [], drops: new Map(), coversUpTo: this.recordSerial, sentAtMs: 0 });
+      return;
+    }
+    const serial = this.recordSerial;
+    let maxSamples = w.limits.maxSamplesPerFrame;
+    for (;;) {
+      const taken = this.pending.take(this.catalog, maxSamples, this.sendAllGauges);
+      const bytes = encodeDelta(this.nextSeq, this.catalog.catalog.version, taken.samples, taken.drops);
+      if (bytes.byteLength > w.limits.maxFrameBytes && taken.samples.length > 1) {
+        // Too big for one frame: put it back and take half as many samples.
+        this.pending.restore(taken.entries, taken.drops);
+        maxSamples = Math.max(1, taken.samples.length >> 1);
+        continue;
+      }
+      this.sendAllGauges = false;
+      this.inFlight = { seq: this.nextSeq, entries: taken.entries, drops: taken.drops, coversUpTo: this.pending.isEmpty ? serial : -1, sentAtMs: Date.now() };
+      this.nextSeq++;
+      socket.send(bytes);
+      return;
+    }
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.socket = null;
+    this.ready = false;
+    if (this.welcomeTimer !== null) clearTimeout(this.welcomeTimer);
+    for (const r of this.closeResolvers.splice(0)) r();
+    if (this.closed) return;
+    this.scheduleReconnect(code, reason);
+  }
+
+  private scheduleReconnect(code: number, reason = ''): void {
+    const policy = retryPolicyFor(code);
+    if (policy === 'never') {
+      this.status({ type: 'disconnected', code, reason, retryInMs: null });
+      this.closed = true;
+      this.stopTimers();
+      for (const w of this.waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(new Error(`promstream connection closed for good: ${code} ${reason}`));
+      }
+      return;
+    }
+    if (policy === 'new-session') {
+      // The server no longer knows the session: start a new one; the in-flight frame is sent again.
+      this.resumeWith = null;
+    }
+    let delayMs = policy === 'new-session' ? 0 : backoffDelayMs(this.attempt++, this.backoff);
+    if (code === CloseCode.TRY_AGAIN_LATER) delayMs = Math.max(delayMs, this.backoff.capMs / 10);
+    this.status({ type: 'disconnected', code, reason, retryInMs: delayMs });
+    this.reconnectTimer = setTimeout(() => this.connect(), delayMs);
+  }
+
+  private stopTimers(): void {
+    for (const t of [this.reconnectTimer, this.welcomeTimer]) if (t !== null) clearTimeout(t);
+    if (this.flushTimer !== null) clearInterval(this.flushTimer);
+    this.reconnectTimer = this.welcomeTimer = this.flushTimer = null;
+  }
+}
+
+function withQuery(url: string, key: string, value: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}${encodeURIComponent(key)}=${encodeURIComponent(value)}`;
+}

@@ -1,0 +1,209 @@
+import { RejectReason, type Catalog, type MetricType } from '../protocol/index.js';
+import type { Labels } from './types.js';
+
+/** One series' delta, kept by name so it can be encoded against whatever catalogue is current. */
+export interface Entry {
+  readonly name: string;
+  readonly labels: Labels;
+  readonly type: MetricType;
+  /** counter: increment; gauge: latest value. */
+  value: number;
+  /** histogram: sum of observations. */
+  sum: number;
+  /** histogram: per-bucket counts for `buckets` (+Inf last), or null before the catalogue is known. */
+  counts: number[] | null;
+  /** histogram: the bucket bounds `counts` was made with. */
+  buckets: readonly number[] | null;
+  /** histogram before the catalogue: raw observations, bucketed on welcome. */
+  raw: number[] | null;
+}
+
+interface KnownMetric {
+  readonly index: number;
+  readonly type: MetricType;
+  readonly labelNames: readonly string[];
+  readonly valueIndex: readonly ReadonlyMap<string, number>[];
+  readonly buckets: readonly number[];
+}
+
+export class KnownCatalog {
+  readonly byName = new Map<string, KnownMetric>();
+  constructor(readonly catalog: Catalog) {
+    catalog.metrics.forEach((m, index) => {
+      this.byName.set(m.name, {
+        index, type: m.type, labelNames: m.labelNames, buckets: m.buckets,
+        valueIndex: m.labelValues.map((values) => new Map(values.map((v, i) => [v, i]))),
+      });
+    });
+  }
+
+  /** The sample's [metricIndex, ...labelIndexes] prefix, or why the series is not allowed. */
+  locate(name: string, type: MetricType, labels: Labels): number[] | RejectReason {
+    const m = this.byName.get(name);
+    if (m === undefined || m.type !== type) return RejectReason.UNKNOWN_METRIC;
+    if (Object.keys(labels).length !== m.labelNames.length) return RejectReason.LABEL_NOT_ALLOWED;
+    const prefix = [m.index];
+    for (let i = 0; i < m.labelNames.length; i++) {
+      const value = labels[m.labelNames[i]!];
+      const idx = value === undefined ? undefined : m.valueIndex[i]!.get(value);
+      if (idx === undefined) return RejectReason.LABEL_NOT_ALLOWED;
+      prefix.push(idx);
+    }
+    return prefix;
+  }
+}
+
+/** Limits of what the client holds between flushes, so a page recording in a loop stays bounded. */
+export const CLIENT_LIMITS = Object.freeze({
+  /** Distinct series waiting to be sent. */
+  maxPendingSeries: 10_000,
+  /** Observations kept raw before the welcome tells the buckets. */
+  maxRawObservations: 10_000,
+});
+
+const keyOf = (name: string, labels: Labels): string => {
+  const names = Object.keys(labels).sort();
+  let key = name;
+  for (const n of names) key += `\u0000${n}\u0001${labels[n]}`;
+  return key;
+};
+
+function bucketIndex(buckets: readonly number[], value: number): number {
+  let i = 0;
+  while (i < buckets.length && value > buckets[i]!) i++;
+  return i; // buckets.length is +Inf
+}
+
+/**
+ * Deltas recorded since the last frame, aggregated per series: memory grows with distinct series,
+ * not with calls. Also keeps every gauge's latest value, resent after each reconnect.
+ */
+export class PendingDeltas {
+  entries = new Map<string, Entry>();
+  drops = new Map<string, number>();
+  /** Latest value of every gauge ever set, by key. */
+  readonly gauges = new Map<string, Entry>();
+  private rawCount = 0;
+
+  get isEmpty(): boolean {
+    return this.entries.size === 0 && this.drops.size === 0;
+  }
+
+  drop(reason: RejectReason, n = 1): void {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
+  }
+
+  record(type: MetricType, name: string, labels: Labels, value: number, catalog: KnownCatalog | null, maxValue: number): void {
+    if (typeof value !== 'number') return this.drop(RejectReason.NOT_A_NUMBER);
+    if (!Number.isFinite(value)) return this.drop(RejectReason.NON_FINITE);
+    if (Math.abs(value) > maxValue) return this.drop(RejectReason.TOO_LARGE);
+    if (type === 'counter' && value < 0) return this.drop(RejectReason.NEGATIVE);
+    let buckets: readonly number[] | null = null;
+    if (catalog !== null) {
+      const located = catalog.locate(name, type, labels);
+      if (typeof located === 'string') return this.drop(located);
+      buckets = catalog.byName.get(name)!.buckets;
+    }
+    const key = keyOf(name, labels);
+    let entry = this.entries.get(key);
+    if (entry === undefined) {
+      if (this.entries.size >= CLIENT_LIMITS.maxPendingSeries) return this.drop(RejectReason.CLIENT_BUFFER_FULL);
+      entry = { name, labels: { ...labels }, type, value: 0, sum: 0, counts: null, buckets: null, raw: null };
+      this.entries.set(key, entry);
+    }
+    if (type === 'counter') entry.value += value;
+    else if (type === 'gauge') {
+      entry.value = value;
+      this.gauges.set(key, { ...entry });
+    } else {
+      entry.sum += value;
+      if (buckets !== null && (entry.counts === null || sameBuckets(entry.buckets, buckets))) {
+        entry.buckets = buckets;
+        entry.counts ??= new Array<number>(buckets.length + 1).fill(0);
+        entry.counts[bucketIndex(buckets, value)]!++;
+      } else {
+        if (this.rawCount >= CLIENT_LIMITS.maxRawObservations) {
+          entry.sum -= value;
+          return this.drop(RejectReason.CLIENT_BUFFER_FULL);
+        }
+        (entry.raw ??= []).push(value);
+        this.rawCount++;
+      }
+    }
+  }
+
+  /** Puts entries taken for a frame that was never applied back, under what was recorded since. */
+  restore(entries: Iterable<Entry>, drops: ReadonlyMap<string, number>): void {
+    for (const [reason, n] of drops) this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
+    for (const old of entries) {
+      const key = keyOf(old.name, old.labels);
+      const cur = this.entries.get(key);
+      if (cur === undefined) {
+        this.entries.set(key, old);
+        continue;
+      }
+      if (old.type === 'counter') cur.value += old.value;
+      else if (old.type === 'histogram') mergeHistogram(cur, old);
+      // gauge: the newer value (cur) wins
+    }
+  }
+
+  /**
+   * Takes up to maxSamples entries (all gauges too when `withAllGauges`), encoded against the catalogue.
+   * Entries the catalogue does not allow are dropped and counted here.
+   */
+  take(catalog: KnownCatalog, maxSamples: number, withAllGauges: boolean): { entries: Entry[]; samples: unknown[]; drops: Map<string, number> } {
+    if (withAllGauges) {
+      for (const [key, g] of this.gauges) if (!this.entries.has(key)) this.entries.set(key, { ...g });
+    }
+    const entries: Entry[] = [];
+    const samples: unknown[] = [];
+    for (const [key, entry] of this.entries) {
+      if (samples.length >= maxSamples) break;
+      this.entries.delete(key);
+      const sample = this.encode(entry, catalog);
+      if (typeof sample === 'string') {
+        this.drop(sample);
+        if (entry.type === 'gauge') this.gauges.delete(key);
+        continue;
+      }
+      entries.push(entry);
+      samples.push(sample);
+    }
+    const drops = this.drops;
+    this.drops = new Map();
+    return { entries, samples, drops };
+  }
+
+  private encode(entry: Entry, catalog: KnownCatalog): unknown[] | RejectReason {
+    const prefix = catalog.locate(entry.name, entry.type, entry.labels);
+    if (typeof prefix === 'string') return prefix;
+    if (entry.type !== 'histogram') return [...prefix, entry.value];
+    const buckets = catalog.byName.get(entry.name)!.buckets;
+    if (entry.counts !== null && !sameBuckets(entry.buckets, buckets)) return RejectReason.STALE_CATALOG;
+    if (entry.raw !== null) {
+      entry.counts ??= new Array<number>(buckets.length + 1).fill(0);
+      entry.buckets = buckets;
+      for (const v of entry.raw) entry.counts[bucketIndex(buckets, v)]!++;
+      this.rawCount -= entry.raw.length;
+      entry.raw = null;
+    }
+    return [...prefix, entry.sum, ...(entry.counts ?? [])];
+  }
+}
+
+function sameBuckets(a: readonly number[] | null, b: readonly number[]): boolean {
+  return a !== null && a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function mergeHistogram(into: Entry, from: Entry): void {
+  into.sum += from.sum;
+  if (from.raw !== null) (into.raw ??= []).push(...from.raw);
+  if (from.counts === null) return;
+  if (into.counts === null) {
+    into.counts = [...from.counts];
+    into.buckets = from.buckets;
+  } else if (sameBuckets(into.buckets, from.buckets ?? [])) {
+    for (let i = 0; i < into.counts.length; i++) into.counts[i]! += from.counts[i]!;
+  }
+}

@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { loadWhitelist } from './config/load-whitelist.js';
+import { ConfigError, formatProblem } from './config/types.js';
+import { SERVE_OPTIONS, convert, envName, serveHelp, type ParsedValue } from './cli-options.js';
+import { DEFAULTS, type ServerOptions, type TransportChoice } from './options.js';
+import { startServer, VERSION } from './start-server.js';
+
+const EXAMPLES_DIR = fileURLToPath(new URL('../../examples/', import.meta.url));
+const DEMO_WHITELIST = `${EXAMPLES_DIR}demo-whitelist.json`;
+const DEMO_PAGE = `${EXAMPLES_DIR}demo.html`;
+
+const MAIN_HELP = `promstream ${VERSION} — stream metrics from browsers and other unscrapable clients into Prometheus
+
+Usage:
+  promstream serve [options]           run the aggregator (promstream serve --help lists the options)
+  promstream check-config PATH...      validate whitelist files or directories; exit 1 listing every problem
+  promstream --version                 print the version
+  promstream --help                    show this help
+`;
+
+class UsageError extends Error {}
+
+/** Reads argv and PROMSTREAM_* env into a map of option values; argv wins. */
+function parseServeArgs(args: readonly string[], env: NodeJS.ProcessEnv): Map<string, ParsedValue> {
+  const byFlag = new Map(SERVE_OPTIONS.map((o) => [o.flag, o]));
+  const values = new Map<string, ParsedValue>();
+  for (const spec of SERVE_OPTIONS) {
+    const raw = env[envName(spec.flag)];
+    if (raw !== undefined) values.set(spec.flag, convert(spec, raw, envName(spec.flag)));
+  }
+  const fromArgs = new Map<string, ParsedValue>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (m === null) throw new UsageError(`unexpected argument "${arg}" (options start with --; see promstream serve --help)`);
+    const spec = byFlag.get(m[1]!);
+    if (spec === undefined) throw new UsageError(`unknown option --${m[1]} (see promstream serve --help)`);
+    let raw = m[2];
+    if (raw === undefined && spec.kind === 'flag') raw = 'true';
+    if (raw === undefined) {
+      raw = args[++i];
+      if (raw === undefined) throw new UsageError(`--${spec.flag} needs a value`);
+    }
+    const value = convert(spec, raw, `--${spec.flag}`);
+    const prev = fromArgs.get(spec.flag);
+    // --config is repeatable: the values add up
+    fromArgs.set(spec.flag, spec.kind === 'paths' && Array.isArray(prev) && Array.isArray(value) ? [...prev, ...value] : value);
+  }
+  for (const [k, v] of fromArgs) values.set(k, v);
+  return values;
+}
+
+function printConfigError(err: ConfigError, stream: NodeJS.WritableStream): void {
+  stream.write(`promstream: the whitelist has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}:\n${err.problems.map(formatProblem).join('\n')}\n`);
+}
+
+async function checkConfig(paths: readonly string[]): Promise<number> {
+  if (paths.length === 0 || paths.includes('--help')) {
+    process.stdout.write('Usage: promstream check-config PATH...\n\nValidates whitelist files or directories (.json/.yaml/.yml) and lists every problem; exit 0 when valid, 1 when not.\n');
+    return paths.length === 0 ? 2 : 0;
+  }
+  try {
+    const w = await loadWhitelist(paths);
+    process.stdout.write(`ok: ${w.files.length} file${w.files.length === 1 ? '' : 's'}, ${w.metrics.length} metrics, ${w.sessionLabels.length} session labels\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    printConfigError(err, process.stderr);
+    return 1;
+  }
+}
+
+async function serve(args: readonly string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(serveHelp());
+    return 0;
+  }
+  const v = parseServeArgs(args, process.env);
+  const get = <T extends ParsedValue>(flag: string): T | undefined => v.get(flag) as T | undefined;
+  const demo = get<boolean>('demo') === true;
+  const paths = [...(get<string[]>('config') ?? []), ...(demo ? [DEMO_WHITELIST] : [])];
+  if (paths.length === 0) throw new UsageError('no whitelist: pass --config PATH (or --demo); see promstream serve --help');
+
+  const level = get<string>('log-level') ?? DEFAULTS.logLevel;
+  const logger = pino({ level, base: { pid: process.pid } });
+  const whitelist = await loadWhitelist(paths, { maxSeries: get<number>('max-series') ?? DEFAULTS.maxSeries });
+  const allowedOrigins = get<string[]>('allowed-origins') ?? [...DEFAULTS.allowedOrigins];
+  if (allowedOrigins.includes('*')) logger.warn('--allowed-origins is *: pages from any site can stream into this aggregator; list your origins in production');
+
+  const opt = <K extends keyof ServerOptions>(key: K, flag: string): Partial<Pick<ServerOptions, K>> => {
+    const value = v.get(flag);
+    return value === undefined ? {} : ({ [key]: value } as Partial<Pick<ServerOptions, K>>);
+  };
+  const server = await startServer({
+    whitelist, logger, allowedOrigins,
+    ...opt('host', 'host'), ...opt('port', 'port'), ...opt('metricsHost', 'metrics-host'), ...opt('metricsPort', 'metrics-port'),
+    ...(v.has('transport') ? { transport: get<TransportChoice>('transport')! } : {}),
+    ...opt('flushIntervalMs', 'flush-interval'), ...opt('idleTimeoutMs', 'idle-timeout'), ...opt('sessionTtlMs', 'session-ttl'),
+    ...opt('handshakeTimeoutMs', 'handshake-timeout'), ...opt('maxPayloadBytes', 'max-payload'), ...opt('maxFrameBytes', 'max-frame-bytes'),
+    ...opt('maxSamplesPerFrame', 'max-samples-per-frame'), ...opt('maxSampleValue', 'max-sample-value'),
+    ...opt('maxBackpressureBytes', 'max-backpressure'), ...opt('drainWindowMs', 'drain-window'),
+    ...(demo ? { staticRoutes: new Map([['/', { contentType: 'text/html; charset=utf-8', body: readFileSync(DEMO_PAGE) }]]) } : {}),
+  });
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without draining');
+        resolve(130);
+        return;
+      }
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      server.drain().then(
+        () => {
+          logger.info('stopped cleanly');
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'error while draining');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+/** The command line. Returns the exit code; the only place that touches process, env and signals. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case '--version':
+      case '-v':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(MAIN_HELP);
+        return command === undefined ? 2 : 0;
+      case 'serve':
+        return await serve(rest);
+      case 'check-config':
+        return await checkConfig(rest);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printConfigError(err, process.stderr);
+      return 1;
+    }
+    if (err instanceof UsageError || (err instanceof Error && /^(--|PROMSTREAM_)/.test(err.message))) {
+      process.stderr.write(`promstream: ${err.message}\n\n${command === 'serve' ? '' : MAIN_HELP}`);
+      return 2;
+    }
+    process.stderr.write(`promstream: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+

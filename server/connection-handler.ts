@@ -1,0 +1,287 @@
+import type { Logger } from 'pino';
+import {
+  CLIENT_DROP_REASONS,
+  CLIENT_FRAME_GUARD,
+  CloseReasons,
+  DecodeError,
+  MessageType,
+  SESSION_QUERY_PARAM,
+  SUPPORTED_SUBPROTOCOLS,
+  WS_PATH,
+  decodeUntrusted,
+  encodeAck,
+  encodeWelcome,
+  parseClientMessage,
+  type CloseReason,
+  type Delta,
+  type Hello,
+} from '../protocol/index.js';
+import type { ServerCatalog } from './catalog.js';
+import type { ResolvedServerOptions } from './options.js';
+import { originAllowed } from './origin-check.js';
+import type { SelfMetrics } from './self-metrics.js';
+import type { SeriesStore } from './series-store.js';
+import { SessionTable, type Session } from './session-table.js';
+import type { ConnectionHandlers, Peer, UpgradeDecision, UpgradeRequest } from './transport/types.js';
+
+type Phase = 'hello' | 'active' | 'closing' | 'closed';
+
+/** Per-connection state. */
+export class ClientConnection {
+  phase: Phase = 'hello';
+  session: Session<ClientConnection> | null = null;
+  lastSeenMs: number;
+  pingSentAtMs = 0;
+  closingSinceMs = 0;
+
+  constructor(
+    readonly peer: Peer,
+    readonly openedAtMs: number,
+    /** The session id the URL names (for proxies), checked against the hello. */
+    readonly urlSessionId: string | null,
+  ) {
+    this.lastSeenMs = openedAtMs;
+  }
+}
+
+/** A client-reported drop count above this per frame is capped: it is only the client's word. */
+const MAX_REPORTED_DROPS_PER_FRAME = 1_000_000;
+const CLIENT_DROP_REASON_SET: ReadonlySet<string> = new Set(CLIENT_DROP_REASONS);
+
+export interface HandlerDeps {
+  readonly catalog: ServerCatalog;
+  readonly store: SeriesStore;
+  readonly metrics: SelfMetrics;
+  readonly options: ResolvedServerOptions;
+  readonly epoch: string;
+  readonly log: Logger;
+  readonly nowMs: () => number;
+}
+
+/**
+ * The protocol state machine of every client connection: handshake, hello/resume, sequenced deltas,
+ * acks, goodbye, liveness. It knows nothing of the library that carries the bytes.
+ */
+export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
+  readonly live = new Set<ClientConnection>();
+  readonly sessions = new SessionTable<ClientConnection>();
+  private readonly allowedSessionValues: ReadonlyMap<string, ReadonlySet<string>>;
+  private draining = false;
+  private readonly rejected = new Map<string, number>();
+
+  constructor(private readonly deps: HandlerDeps) {
+    this.allowedSessionValues = new Map(deps.catalog.sessionLabels.map((l) => [l.name, new Set(l.allowedValues)]));
+  }
+
+  checkUpgrade(req: UpgradeRequest): UpgradeDecision {
+    if (req.path !== WS_PATH) return { accept: false, status: 404, message: `WebSocket endpoint is ${WS_PATH}` };
+    if (this.draining) return { accept: false, status: 503, message: 'server is shutting down' };
+    if (!originAllowed(req.origin, this.deps.options.allowedOrigins)) {
+      this.deps.metrics.protocolErrors.inc({ reason: 'origin_not_allowed' });
+      return { accept: false, status: 403, message: 'origin not allowed' };
+    }
+    // Browsers fail the handshake (and show only 1006) when the server picks none of the offered
+    // subprotocols, so an unknown version is accepted as offered and then closed with 4000 and a reason.
+    const supported = req.protocols.find((p) => SUPPORTED_SUBPROTOCOLS.includes(p));
+    return { accept: true, protocol: supported ?? req.protocols[0] ?? null };
+  }
+
+  onOpen(peer: Peer, req: UpgradeRequest, protocol: string | null): ClientConnection {
+    const urlSessionId = new URLSearchParams(req.query).get(SESSION_QUERY_PARAM);
+    const conn = new ClientConnection(peer, this.deps.nowMs(), urlSessionId);
+    this.live.add(conn);
+    if (protocol === null || !SUPPORTED_SUBPROTOCOLS.includes(protocol)) this.closeWith(conn, CloseReasons.unsupportedVersion);
+    return conn;
+  }
+
+  onPong(conn: ClientConnection): void {
+    conn.lastSeenMs = this.deps.nowMs();
+  }
+
+  onClose(conn: ClientConnection, code: number): void {
+    this.live.delete(conn);
+    if (conn.phase === 'closed') return;
+    if (conn.phase !== 'closing') {
+      // The client (or the network) closed it. 1000/1001 is a clean end: page hide, close().
+      this.deps.metrics.countClose(code);
+      this.detach(conn, code === 1000 || code === 1001);
+    }
+    conn.phase = 'closed';
+  }
+
+  onMessage(conn: ClientConnection, data: Uint8Array, isBinary: boolean): void {
+    if (conn.phase === 'closing' || conn.phase === 'closed') return;
+    const m = this.deps.metrics;
+    m.hot.frames++;
+    m.hot.bytes += data.byteLength;
+    conn.lastSeenMs = this.deps.nowMs();
+    if (!isBinary) return this.closeWith(conn, CloseReasons.textFrame);
+    if (data.byteLength > this.deps.options.maxFrameBytes) return this.closeWith(conn, CloseReasons.frameTooBig);
+
+    let message;
+    try {
+      const value = decodeUntrusted(data, CLIENT_FRAME_GUARD);
+      if (Array.isArray(value) && value[0] !== MessageType.HELLO && value[0] !== MessageType.DELTA && value[0] !== MessageType.GOODBYE) {
+        return this.closeWith(conn, CloseReasons.unknownMessageType);
+      }
+      message = parseClientMessage(value);
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err;
+      return this.closeWith(conn, err.code === 'not_msgpack' ? CloseReasons.notMsgpack : CloseReasons.badShape);
+    }
+
+    if (conn.phase === 'hello') {
+      if (message.type !== MessageType.HELLO) return this.closeWith(conn, CloseReasons.helloExpected);
+      return this.hello(conn, message);
+    }
+    const session = conn.session!;
+    switch (message.type) {
+      case MessageType.HELLO:
+        return this.closeWith(conn, CloseReasons.duplicateHello);
+      case MessageType.DELTA:
+        return this.delta(conn, session, message);
+      case MessageType.GOODBYE:
+        return this.closeWith(conn, CloseReasons.goodbye);
+    }
+  }
+
+  private hello(conn: ClientConnection, hello: Hello): void {
+    const { sessions, metrics, epoch, options, catalog } = { ...this.deps, sessions: this.sessions };
+    const labels = this.sessionLabelsOf(hello.labels);
+    if (labels === null) return this.closeWith(conn, CloseReasons.sessionLabelsRejected);
+
+    let session: Session<ClientConnection> | null;
+    const resume = hello.resume;
+    if (resume !== null) {
+      const routedRight = conn.urlSessionId === null || conn.urlSessionId === resume.sessionId;
+      session = resume.epoch === epoch && routedRight ? sessions.find(resume.sessionId, resume.token) : null;
+      if (session === null || !sameLabels(session.labels, labels)) return this.closeWith(conn, CloseReasons.sessionNotResumable);
+      const previous = session.attachedTo;
+      if (previous !== null) this.closeWith(previous, CloseReasons.sessionReplaced);
+      sessions.attach(session, conn);
+      metrics.sessionsResumed.inc();
+    } else {
+      session = sessions.create(labels, conn);
+      metrics.sessionsOpened.inc();
+    }
+    conn.session = session;
+    conn.phase = 'active';
+    metrics.connectedClients.inc(session.labels);
+    metrics.sessionsResumable.set(sessions.resumable);
+    conn.peer.send(encodeWelcome({
+      sessionId: session.id, token: session.token, epoch, lastAppliedSeq: session.lastAppliedSeq, resumed: resume !== null,
+      flushIntervalMs: options.flushIntervalMs, idleTimeoutMs: options.idleTimeoutMs, catalog: catalog.wire,
+      limits: { maxFrameBytes: options.maxFrameBytes, maxSamplesPerFrame: options.maxSamplesPerFrame, maxSampleValue: options.maxSampleValue },
+    }, catalog.encodedWire));
+  }
+
+  private delta(conn: ClientConnection, session: Session<ClientConnection>, delta: Delta): void {
+    // Cumulative acks: a duplicate (a resend after a lost ack) is acknowledged again, never re-applied.
+    if (delta.seq <= session.lastAppliedSeq) return conn.peer.send(encodeAck(session.lastAppliedSeq));
+    if (delta.seq !== session.lastAppliedSeq + 1) return this.closeWith(conn, CloseReasons.sequenceGap);
+    if (delta.catalogVersion !== this.deps.catalog.wire.version) return this.closeWith(conn, CloseReasons.catalogChanged);
+    if (delta.samples.length > this.deps.options.maxSamplesPerFrame) return this.closeWith(conn, CloseReasons.tooManySamples);
+
+    const started = performance.now();
+    const { store, metrics } = this.deps;
+    let applied = 0;
+    for (const sample of delta.samples) {
+      const reason = store.apply(sample, session.gauges);
+      if (reason === null) applied++;
+      else this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+    }
+    for (const [reason, n] of delta.drops) {
+      if (CLIENT_DROP_REASON_SET.has(reason) && n > 0) this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + Math.min(n, MAX_REPORTED_DROPS_PER_FRAME));
+    }
+    if (this.rejected.size > 0) {
+      for (const [reason, n] of this.rejected) metrics.rejectedSamples.inc({ reason }, n);
+      this.rejected.clear();
+    }
+    session.lastAppliedSeq = delta.seq;
+    metrics.hot.samples += applied;
+    metrics.frameApplySeconds.observe((performance.now() - started) / 1000);
+    conn.peer.send(encodeAck(delta.seq));
+  }
+
+  private sessionLabelsOf(given: ReadonlyMap<string, string>): Record<string, string> | null {
+    if (given.size !== this.allowedSessionValues.size) return null;
+    const labels: Record<string, string> = {};
+    for (const [name, allowed] of this.allowedSessionValues) {
+      const value = given.get(name);
+      if (value === undefined || !allowed.has(value)) return null;
+      labels[name] = value;
+    }
+    return labels;
+  }
+
+  /** The server ends a connection: counts it, takes it out of connected_clients, sends the close. */
+  closeWith(conn: ClientConnection, reason: CloseReason): void {
+    if (conn.phase === 'closing' || conn.phase === 'closed') return;
+    const m = this.deps.metrics;
+    if (reason.metric !== null) m.protocolErrors.inc({ reason: reason.metric });
+    m.countClose(reason.code);
+    this.detach(conn, reason === CloseReasons.goodbye);
+    conn.phase = 'closing';
+    conn.closingSinceMs = this.deps.nowMs();
+    conn.peer.close(reason.code, reason.reason);
+  }
+
+  /** Takes the connection's session off it: out of connected_clients, its gauge parts gone. */
+  private detach(conn: ClientConnection, endSession: boolean): void {
+    const session = conn.session;
+    conn.session = null;
+    if (session === null || session.attachedTo !== conn) return;
+    this.deps.metrics.connectedClients.dec(session.labels);
+    this.deps.store.removeGaugeParts(session.gauges);
+    if (endSession) this.sessions.end(session);
+    else this.sessions.detach(session, this.deps.nowMs());
+    this.deps.metrics.sessionsResumable.set(this.sessions.resumable);
+  }
+
+  /** Liveness and handshake deadlines for every connection; expiry of detached sessions. */
+  sweep(): void {
+    const now = this.deps.nowMs();
+    const { idleTimeoutMs, handshakeTimeoutMs, sessionTtlMs } = this.deps.options;
+    for (const conn of this.live) {
+      if (conn.phase === 'hello') {
+        if (now - conn.openedAtMs >= handshakeTimeoutMs) this.closeWith(conn, CloseReasons.handshakeTimeout);
+      } else if (conn.phase === 'active') {
+        const silentMs = now - conn.lastSeenMs;
+        if (silentMs >= idleTimeoutMs) {
+          // The peer stopped answering pings: a close frame would never be read, so drop it now.
+          this.closeWith(conn, CloseReasons.idleTimeout);
+          conn.peer.terminate();
+        } else if (silentMs >= idleTimeoutMs / 2 && conn.pingSentAtMs <= conn.lastSeenMs) {
+          conn.pingSentAtMs = now;
+          conn.peer.ping();
+        }
+      } else if (conn.phase === 'closing' && now - conn.closingSinceMs >= handshakeTimeoutMs) {
+        conn.peer.terminate(); // never answered our close frame
+      }
+    }
+    const expired = this.sessions.expire(now, sessionTtlMs);
+    if (expired > 0) {
+      this.deps.metrics.sessionsExpired.inc(expired);
+      this.deps.metrics.sessionsResumable.set(this.sessions.resumable);
+    }
+  }
+
+  /** Refuses new upgrades and closes every client with 1012, spread evenly over windowMs. */
+  async drain(windowMs: number): Promise<void> {
+    this.draining = true;
+    const conns = [...this.live];
+    const stepMs = conns.length > 1 ? windowMs / conns.length : 0;
+    const started = this.deps.nowMs();
+    for (let i = 0; i < conns.length; i++) {
+      const dueMs = started + i * stepMs;
+      const waitMs = dueMs - this.deps.nowMs();
+      if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
+      this.closeWith(conns[i]!, CloseReasons.serverRestart);
+    }
+  }
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+}

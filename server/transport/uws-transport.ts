@@ -1,0 +1,345 @@
+/**
+ * The uWebSockets.js transport: the fast path, a native binary that is an optional dependency.
+ * Semantics match ws-transport.ts (see its header); the differences live in the library:
+ * - A uWS WebSocket throws when touched after its close handler ran, so every Peer method checks
+ *   a `closed` flag first.
+ * - ws.end() and ws.close() run the close handler synchronously, inside the call; onClose is
+ *   deferred to a microtask so that it never runs inside another handler or a Peer method.
+ * - A frame above maxPayloadLength is cut without a close frame: the client sees 1006, onClose
+ *   gets 1006 'Received too big message'.
+ * - The request object of a handler is stack-allocated: everything is read before returning.
+ */
+import { createRequire } from 'node:module';
+import { STATUS_CODES } from 'node:http';
+import type { Logger } from 'pino';
+import type {
+  TemplatedApp,
+  HttpResponse as UwsHttpResponse,
+  HttpRequest as UwsHttpRequest,
+  WebSocket as UwsWebSocket,
+  us_listen_socket,
+} from 'uWebSockets.js';
+import type {
+  ConnectionHandlers,
+  HttpHandler,
+  HttpRequest,
+  HttpResponse,
+  Peer,
+  RunningTransport,
+  StartTransport,
+  TransportOptions,
+  UpgradeRequest,
+} from './types.js';
+
+export type UwsModule = typeof import('uWebSockets.js');
+export type UwsLoadResult = { readonly uws: UwsModule; readonly error: null } | { readonly uws: null; readonly error: Error };
+
+const SEND_QUEUE_FULL = { code: 1008, reason: 'send queue full' } as const;
+const HANDLER_FAILED = { code: 1011, reason: 'internal error' } as const;
+/** WebSocket.send() result: the message was not queued because the backpressure limit is reached. */
+const SEND_DROPPED = 2;
+
+let loading: Promise<UwsLoadResult> | undefined;
+
+/** Loads the native module once; `uws: null` with the reason when this machine cannot run it. */
+export function loadUws(): Promise<UwsLoadResult> {
+  loading ??= Promise.resolve().then(loadNow);
+  return loading;
+}
+
+function loadNow(): UwsLoadResult {
+  try {
+    // An optional dependency, loaded lazily so that a missing or broken binary costs only this transport.
+    const required: unknown = createRequire(import.meta.url)('uWebSockets.js');
+    if (isNativeUws(required)) return { uws: required, error: null };
+    return {
+      uws: null,
+      error: new Error(
+        `uWebSockets.js has no working native binary for ${process.platform}-${process.arch} (Node ABI ${process.versions.modules}); ` +
+          'it loaded its pure-JavaScript fallback instead, which promstream does not use',
+      ),
+    };
+  } catch (err) {
+    return { uws: null, error: err instanceof Error ? err : new Error(String(err)) };
+  }
+}
+
+/**
+ * The package (@trufflesuite/uws-js-unofficial under the uWebSockets.js name) swaps in a ws-based
+ * imitation when its binary does not load, warning on stderr; that imitation lacks the compression
+ * constants, and would only be a slower ws transport.
+ */
+function isNativeUws(loaded: unknown): loaded is UwsModule {
+  return (
+    typeof loaded === 'object' &&
+    loaded !== null &&
+    'App' in loaded &&
+    typeof loaded.App === 'function' &&
+    'DISABLED' in loaded &&
+    typeof loaded.DISABLED === 'number'
+  );
+}
+
+interface UserData<S> {
+  readonly request: UpgradeRequest;
+  readonly protocol: string | null;
+  peer: UwsPeer<S> | undefined;
+}
+
+/** `close()` exists on the App of this uWS version (it ends every socket and listener) but not in its index.d.ts. */
+interface ClosableApp extends TemplatedApp {
+  close?: () => void;
+}
+
+export const startUwsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
+  const loaded = await loadUws();
+  if (loaded.uws === null) throw new Error(`the uws transport is unavailable: ${loaded.error.message}`, { cause: loaded.error });
+  const uws = loaded.uws;
+  const { handlers, log, maxBackpressureBytes } = options;
+  const app: ClosableApp = uws.App();
+  const live = new Set<UwsPeer<S>>();
+  let accepting = true;
+
+  app.ws<UserData<S>>('/*', {
+    maxPayloadLength: options.maxPayloadBytes,
+    maxBackpressure: maxBackpressureBytes,
+    // A flag in the C++ side; its index.d.ts types it as a number.
+    closeOnBackpressureLimit: 1,
+    // Liveness is the caller's own ping timer: uWS checks idleTimeout only every 4 s and aborts the
+    // process for values 1..8, so it cannot serve short timeouts.
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    compression: uws.DISABLED,
+    upgrade: (res, req, context) => {
+      // req is only valid until this function returns: read all of it before deciding.
+      const key = req.getHeader('sec-websocket-key');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const request = upgradeRequestOf(res, req);
+      if (!accepting) {
+        refuse(res, 503, 'server is shutting down');
+        return;
+      }
+      let decision;
+      try {
+        decision = handlers.checkUpgrade(request);
+      } catch (err) {
+        log.error({ err }, 'checkUpgrade threw; refusing with 500');
+        refuse(res, 500, 'internal error');
+        return;
+      }
+      if (!decision.accept) {
+        refuse(res, decision.status, decision.message);
+        return;
+      }
+      let protocol = decision.protocol;
+      if (protocol !== null && !request.protocols.includes(protocol)) {
+        // Echoing a protocol the client did not offer makes every compliant client fail the handshake.
+        log.warn({ protocol }, 'checkUpgrade chose a subprotocol the client did not offer; echoing none');
+        protocol = null;
+      }
+      // An empty Sec-WebSocket-Protocol argument makes uWS send no such header.
+      res.upgrade<UserData<S>>({ request, protocol, peer: undefined }, key, protocol ?? '', extensions, context);
+    },
+    open: (ws) => {
+      const data = ws.getUserData();
+      const peer = new UwsPeer(ws, handlers, maxBackpressureBytes, log, live);
+      data.peer = peer;
+      live.add(peer);
+      peer.open(data.request, data.protocol);
+    },
+    // The ArrayBuffer is neutered when this returns; the handlers copy what they keep (types.ts).
+    message: (ws, message, isBinary) => ws.getUserData().peer?.deliver(new Uint8Array(message), isBinary),
+    pong: (ws) => ws.getUserData().peer?.pong(),
+    // Passes the peer's code through: 1005 for a close frame without a code, 1006 for none at all.
+    close: (ws, code, message) => ws.getUserData().peer?.closed(code, Buffer.from(message).toString()),
+  });
+
+  app.any('/*', (res, req) => answerHttp(options.http, accepting, res, req, log));
+
+  let listenSocket: us_listen_socket | null = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(options.host, options.port, (socket) => {
+      // uWS reports no errno: the usual causes are a port in use or a privileged port.
+      if (socket === false) reject(new Error(`uWebSockets.js could not listen on ${options.host}:${options.port}`));
+      else resolve(socket);
+    });
+  });
+  const port = uws.us_socket_local_port(listenSocket);
+
+  const stopAccepting = (): void => {
+    accepting = false;
+    if (listenSocket === null) return;
+    uws.us_listen_socket_close(listenSocket);
+    listenSocket = null;
+  };
+
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    stopAccepting();
+    // app.close() also drops keep-alive HTTP connections and runs every close handler synchronously.
+    if (typeof app.close === 'function') app.close();
+    for (const peer of [...live]) peer.terminate();
+    // onClose calls were queued as microtasks during the calls above and run before this resumes,
+    // so they have all happened when close() resolves.
+    await Promise.resolve();
+  };
+
+  return {
+    name: 'uws',
+    port,
+    stopAccepting,
+    close: () => (closing ??= close()),
+  };
+};
+
+class UwsPeer<S> implements Peer {
+  /** Present once onOpen returned; a box because S itself may be undefined. */
+  #opened: { readonly state: S } | undefined;
+  /** Set by the close handler: from then on the uWS socket throws when touched. */
+  #closed = false;
+
+  constructor(
+    private readonly ws: UwsWebSocket<UserData<S>>,
+    private readonly handlers: ConnectionHandlers<S>,
+    private readonly maxBackpressureBytes: number,
+    private readonly log: Logger,
+    private readonly live: Set<UwsPeer<S>>,
+  ) {}
+
+  open(request: UpgradeRequest, protocol: string | null): void {
+    try {
+      this.#opened = { state: this.handlers.onOpen(this, request, protocol) };
+    } catch (err) {
+      // No state, so no onClose: the handler never saw this connection open.
+      this.log.error({ err }, 'onOpen threw; dropping the connection');
+      this.terminate();
+    }
+  }
+
+  deliver(data: Uint8Array, isBinary: boolean): void {
+    const opened = this.#opened;
+    if (this.#closed || opened === undefined) return;
+    this.#guard(() => this.handlers.onMessage(opened.state, data, isBinary));
+  }
+
+  pong(): void {
+    const opened = this.#opened;
+    if (this.#closed || opened === undefined) return;
+    this.#guard(() => this.handlers.onPong(opened.state));
+  }
+
+  /** From the uWS close handler, whoever closed. */
+  closed(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.live.delete(this);
+    // Read the state in the microtask: a close from inside onOpen lands here before onOpen returned.
+    queueMicrotask(() => {
+      const opened = this.#opened;
+      if (opened === undefined) return;
+      try {
+        this.handlers.onClose(opened.state, code, reason);
+      } catch (err) {
+        this.log.error({ err }, 'onClose threw');
+      }
+    });
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    const status = this.ws.send(bytes, true);
+    // closeOnBackpressureLimit acts only on a dropped send, and later in the event loop: close now,
+    // with a reason, on the send that crossed the limit. end() runs the close handler at once.
+    if (!this.#closed && (status === SEND_DROPPED || this.ws.getBufferedAmount() > this.maxBackpressureBytes)) {
+      this.ws.end(SEND_QUEUE_FULL.code, SEND_QUEUE_FULL.reason);
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.ws.end(code, reason);
+  }
+
+  terminate(): void {
+    if (this.#closed) return;
+    this.ws.close();
+  }
+
+  ping(): void {
+    if (this.#closed) return;
+    this.ws.ping();
+  }
+
+  /** A throwing handler costs its own connection (1011), never the process. */
+  #guard(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.log.error({ err }, 'connection handler threw; closing with 1011');
+      this.close(HANDLER_FAILED.code, HANDLER_FAILED.reason);
+    }
+  }
+}
+
+function upgradeRequestOf(res: UwsHttpResponse, req: UwsHttpRequest): UpgradeRequest {
+  // getHeader() answers '' for a missing header, so an empty Origin reads as none.
+  const origin = req.getHeader('origin');
+  return {
+    path: req.getUrl(),
+    query: req.getQuery() ?? '',
+    origin: origin === '' ? undefined : origin,
+    protocols: parseProtocols(req.getHeader('sec-websocket-protocol')),
+    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+  };
+}
+
+/** Sec-WebSocket-Protocol is a comma list of tokens, offered in order of preference. */
+function parseProtocols(header: string): string[] {
+  return header
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+}
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+}
+
+function refuse(res: UwsHttpResponse, status: number, message: string): void {
+  res.writeStatus(statusLine(status)).writeHeader('content-type', 'text/plain; charset=utf-8').end(message, true);
+}
+
+function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpResponse, req: UwsHttpRequest, log: Logger): void {
+  // Required by uWS for any response not finished synchronously; ours always are, so nothing to cancel.
+  res.onAborted(() => {});
+  if (!accepting) {
+    write(res, 'GET', { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'server is shutting down' }, true);
+    return;
+  }
+  const headers: Record<string, string> = Object.create(null);
+  // uWS lower-cases header names; repeated headers are joined as Node does.
+  req.forEach((name, value) => {
+    const previous = headers[name];
+    headers[name] = previous === undefined ? value : `${previous}, ${value}`;
+  });
+  const method = req.getMethod().toUpperCase();
+  const request: HttpRequest = { method, path: req.getUrl(), query: req.getQuery() ?? '', headers };
+  let response;
+  try {
+    response = handler(request);
+  } catch (err) {
+    log.error({ err, path: request.path }, 'http handler threw');
+    response = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'internal error' };
+  }
+  write(res, method, response ?? { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found' }, false);
+}
+
+function write(res: UwsHttpResponse, method: string, response: HttpResponse, closeConnection: boolean): void {
+  res.writeStatus(statusLine(response.status));
+  for (const [name, value] of Object.entries(response.headers ?? {})) {
+    // uWS writes Content-Length itself from the body; a second one would corrupt the response.
+    if (name.toLowerCase() !== 'content-length') res.writeHeader(name, value);
+  }
+  const body = response.body ?? '';
+  if (method === 'HEAD') res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength, closeConnection);
+  else res.end(body, closeConnection);
+}

@@ -1,0 +1,316 @@
+/**
+ * The ws transport: Node's http server plus `ws` in noServer mode. Slower than uWS, but pure
+ * JavaScript, so it runs wherever Node does; `--transport auto` falls back to it.
+ *
+ * Semantics shared with uws-transport.ts (the tests hold both to them):
+ * - onClose fires exactly once per opened connection, always from a fresh microtask, never from
+ *   inside another handler call or a Peer method.
+ * - When the server closes (Peer.close, Peer.terminate, send queue full) onClose reports the
+ *   server's code at once, as uWS does; the socket finishes its close handshake on its own.
+ * - Nothing is delivered to the handlers after the server has closed a connection.
+ */
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import type {
+  ConnectionHandlers,
+  HttpHandler,
+  HttpRequest,
+  Peer,
+  RunningTransport,
+  StartTransport,
+  TransportOptions,
+  UpgradeRequest,
+} from './types.js';
+
+/** Close code and reason when a peer's send queue passes maxBackpressureBytes (types.ts, Peer.send). */
+const SEND_QUEUE_FULL = { code: 1008, reason: 'send queue full' } as const;
+/** What a handler that threw gets: its state may be inconsistent, so the connection goes. */
+const HANDLER_FAILED = { code: 1011, reason: 'internal error' } as const;
+/** ws and uWS both report a connection that ended without a close frame as 1006. */
+const ABNORMAL_CLOSURE = 1006;
+
+export const startWsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
+  const { handlers, log, maxBackpressureBytes } = options;
+  const live = new Set<WsPeer<S>>();
+  /** Subprotocol picked by checkUpgrade, read back by ws' handleProtocols for the same request. */
+  const chosenProtocol = new WeakMap<IncomingMessage, string>();
+  let accepting = true;
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayloadBytes,
+    // Compression costs CPU and memory per socket and invites zip bombs; frames are small msgpack.
+    perMessageDeflate: false,
+    // The transport's own `live` set tracks peers; ws' set also holds sockets still closing.
+    clientTracking: true,
+    // ws calls this only when the client offered subprotocols; false means "echo none".
+    handleProtocols: (offered, request) => {
+      const chosen = chosenProtocol.get(request);
+      return chosen !== undefined && offered.has(chosen) ? chosen : false;
+    },
+  });
+  wss.on('error', (err) => log.error({ err }, 'ws server error'));
+
+  const server = createServer((req, res) => answerHttp(options.http, accepting, req, res, log));
+  server.on('error', (err) => log.error({ err }, 'http server error'));
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Before anything else: a reset from the peer must not become an uncaught 'error'.
+    socket.on('error', (err) => log.debug({ err }, 'upgrade socket error'));
+    if (!accepting) {
+      refuseUpgrade(socket, 503, 'server is shutting down');
+      return;
+    }
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      refuseUpgrade(socket, 400, 'only WebSocket upgrades are served');
+      return;
+    }
+    const request = upgradeRequestOf(req);
+    let decision;
+    try {
+      decision = handlers.checkUpgrade(request);
+    } catch (err) {
+      log.error({ err }, 'checkUpgrade threw; refusing with 500');
+      refuseUpgrade(socket, 500, 'internal error');
+      return;
+    }
+    if (!decision.accept) {
+      refuseUpgrade(socket, decision.status, decision.message);
+      return;
+    }
+    if (decision.protocol !== null) {
+      if (request.protocols.includes(decision.protocol)) chosenProtocol.set(req, decision.protocol);
+      // Echoing a protocol the client did not offer makes every compliant client fail the handshake.
+      else log.warn({ protocol: decision.protocol }, 'checkUpgrade chose a subprotocol the client did not offer; echoing none');
+    }
+    // Synchronous in noServer mode without verifyClient: the callback runs before this returns,
+    // or ws answers the handshake itself (400 for a bad key or version).
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const protocol = ws.protocol === '' ? null : ws.protocol;
+      const peer = new WsPeer(ws, handlers, maxBackpressureBytes, log, live);
+      live.add(peer);
+      peer.open(request, protocol);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+
+  let serverClosed: Promise<void> | undefined;
+  const stopAccepting = (): void => {
+    if (serverClosed !== undefined) return;
+    accepting = false;
+    // close() stops listening now (and drops idle keep-alive connections) but calls back only
+    // once every socket, upgraded ones included, is gone; close() below waits for that.
+    serverClosed = new Promise((resolve) => server.close(() => resolve()));
+  };
+
+  return {
+    name: 'ws',
+    port,
+    stopAccepting,
+    async close() {
+      stopAccepting();
+      for (const peer of [...live]) peer.terminate();
+      // Sockets still in their close handshake (already reported to the handlers) go too.
+      for (const ws of wss.clients) ws.terminate();
+      server.closeAllConnections();
+      wss.close();
+      await serverClosed;
+    },
+  };
+};
+
+class WsPeer<S> implements Peer {
+  /** Present once onOpen returned; a box because S itself may be undefined. */
+  #opened: { readonly state: S } | undefined;
+  /** Set once the handlers have been (or are about to be) told of the close. */
+  #closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly handlers: ConnectionHandlers<S>,
+    private readonly maxBackpressureBytes: number,
+    private readonly log: Logger,
+    private readonly live: Set<WsPeer<S>>,
+  ) {}
+
+  open(request: UpgradeRequest, protocol: string | null): void {
+    const { ws } = this;
+    ws.on('error', (err) => this.log.debug({ err }, 'websocket error'));
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (this.#closed) return;
+      this.#guard(() => this.handlers.onMessage(this.#stateOrThrow(), bytesOf(data), isBinary));
+    });
+    ws.on('pong', () => {
+      if (this.#closed) return;
+      this.#guard(() => this.handlers.onPong(this.#stateOrThrow()));
+    });
+    // Passes the peer's code through: 1005 for a close frame without a code, 1006 for none at all.
+    ws.on('close', (code: number, reason: Buffer) => this.#report(code, reason.toString()));
+    try {
+      this.#opened = { state: this.handlers.onOpen(this, request, protocol) };
+    } catch (err) {
+      // No state, so no onClose: the handler never saw this connection open.
+      this.log.error({ err }, 'onOpen threw; dropping the connection');
+      this.#closed = true;
+      this.live.delete(this);
+      ws.terminate();
+    }
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.ws.send(bytes, { binary: true });
+    if (this.ws.bufferedAmount > this.maxBackpressureBytes) {
+      // The peer is not reading: a close frame queued behind the backlog would never reach it,
+      // so drop the socket now (uWS does the same) and report why.
+      this.#report(SEND_QUEUE_FULL.code, SEND_QUEUE_FULL.reason);
+      this.ws.terminate();
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#report(code, reason);
+    try {
+      this.ws.close(code, reason);
+    } catch (err) {
+      // ws throws on a code it may not send or a reason over 123 bytes: a caller bug, but one that
+      // must not escape from a timer and take the process down.
+      this.log.error({ err, code }, 'invalid close code or reason; terminating instead');
+      this.ws.terminate();
+    }
+  }
+
+  terminate(): void {
+    if (this.#closed) return;
+    this.#report(ABNORMAL_CLOSURE, '');
+    this.ws.terminate();
+  }
+
+  ping(): void {
+    if (this.#closed) return;
+    this.ws.ping();
+  }
+
+  #report(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.live.delete(this);
+    // Read the state in the microtask: a close from inside onOpen lands here before onOpen returned.
+    queueMicrotask(() => {
+      const opened = this.#opened;
+      if (opened === undefined) return;
+      try {
+        this.handlers.onClose(opened.state, code, reason);
+      } catch (err) {
+        this.log.error({ err }, 'onClose threw');
+      }
+    });
+  }
+
+  #stateOrThrow(): S {
+    // ws emits nothing before handleUpgrade's callback returns, so this is a bug guard only.
+    if (this.#opened === undefined) throw new Error('event before onOpen returned');
+    return this.#opened.state;
+  }
+
+  /** A throwing handler costs its own connection (1011), never the process. */
+  #guard(call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.log.error({ err }, 'connection handler threw; closing with 1011');
+      this.close(HANDLER_FAILED.code, HANDLER_FAILED.reason);
+    }
+  }
+}
+
+function bytesOf(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}
+
+function upgradeRequestOf(req: IncomingMessage): UpgradeRequest {
+  const { path, query } = splitUrl(req.url ?? '/');
+  const offered = req.headers['sec-websocket-protocol'];
+  return {
+    path,
+    query,
+    origin: req.headers.origin,
+    protocols: offered === undefined ? [] : parseProtocols(offered),
+    remoteAddress: req.socket.remoteAddress ?? '',
+  };
+}
+
+/** Sec-WebSocket-Protocol is a comma list; repeated headers arrive joined with ', '. */
+function parseProtocols(header: string): string[] {
+  return header
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+}
+
+function splitUrl(url: string): { path: string; query: string } {
+  const q = url.indexOf('?');
+  return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
+}
+
+/** A refused upgrade is a plain HTTP response on the raw socket, then the socket goes. */
+function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = Buffer.from(message);
+  const head =
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\n` +
+    'Connection: close\r\n' +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${body.length}\r\n\r\n`;
+  // end() flushes before the FIN; destroy after 'finish' so a peer that never reads cannot hold it.
+  socket.once('finish', () => socket.destroy());
+  socket.end(Buffer.concat([Buffer.from(head), body]));
+}
+
+function answerHttp(handler: HttpHandler, accepting: boolean, req: IncomingMessage, res: ServerResponse, log: Logger): void {
+  res.on('error', (err) => log.debug({ err }, 'http response error'));
+  if (!accepting) {
+    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('server is shutting down');
+    return;
+  }
+  const { path, query } = splitUrl(req.url ?? '/');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const request: HttpRequest = { method: req.method ?? 'GET', path, query, headers };
+  let response;
+  try {
+    response = handler(request);
+  } catch (err) {
+    log.error({ err, path }, 'http handler threw');
+    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error');
+    return;
+  }
+  if (response === null) {
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found');
+    return;
+  }
+  try {
+    res.writeHead(response.status, response.headers);
+  } catch (err) {
+    // Node rejects header values with CR/LF and the like.
+    log.error({ err, path }, 'http handler returned invalid headers');
+    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error');
+    return;
+  }
+  res.end(response.body);
+}
