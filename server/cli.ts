@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pino from 'pino';
 import { loadWhitelist } from './config/load-whitelist.js';
 import { ConfigError, formatProblem } from './config/types.js';
 import { SERVE_OPTIONS, convert, envName, serveHelp, type ParsedValue } from './cli-options.js';
 import { DEFAULTS, type ServerOptions, type TransportChoice } from './options.js';
-import { startServer, VERSION } from './start-server.js';
+import { PACKAGE_ROOT, VERSION } from './package-root.js';
+import { startServer } from './start-server.js';
 
-const EXAMPLES_DIR = fileURLToPath(new URL('../../examples/', import.meta.url));
+const EXAMPLES_DIR = join(PACKAGE_ROOT, 'examples/');
 const DEMO_WHITELIST = `${EXAMPLES_DIR}demo-whitelist.json`;
 const DEMO_PAGE = `${EXAMPLES_DIR}demo.html`;
 

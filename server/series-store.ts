@@ -102,10 +102,11 @@ export class SeriesStore {
       count += c;
       counts[b] = c;
     }
-    // Each observation is at most maxSampleValue in magnitude, so the sum is bounded by count of them.
+    // Each observation is at most maxSampleValue in magnitude, so the sum is bounded by count of them
+    // (no observations: the sum must be 0, or a client could grow _sum without _count).
     const sum: unknown = sample[first];
     if (!isNumber(sum)) return RejectReason.NOT_A_NUMBER;
-    const badSum = checkNumber(sum, max * Math.max(1, count));
+    const badSum = checkNumber(sum, max * count);
     if (badSum !== null) return badSum;
     const base = series * e.bucketCount;
     for (let b = 0; b < e.bucketCount; b++) m.values[base + b]! += counts[b]!;

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { ServerCatalog } from './catalog.js';
 import { ConnectionHandler } from './connection-handler.js';
 import { SeriesExposition } from './exposition.js';
 import { startMetricsServer } from './metrics-server.js';
 import { DEFAULTS, type ResolvedServerOptions, type ServerOptions } from './options.js';
+import { VERSION } from './package-root.js';
 import { SelfMetrics } from './self-metrics.js';
 import { SeriesStore } from './series-store.js';
 import { selectTransport } from './transport/select-transport.js';
 import type { HttpHandler, TransportName } from './transport/types.js';
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export { VERSION };
 
 export interface RunningServer {
   /** Port of the public side (WebSocket at /ws). */

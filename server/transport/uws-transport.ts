@@ -86,17 +86,30 @@ interface UserData<S> {
   peer: UwsPeer<S> | undefined;
 }
 
-/** `close()` exists on the App of this uWS version (it ends every socket and listener) but not in its index.d.ts. */
-interface ClosableApp extends TemplatedApp {
+/** What the App of this uWS version offers at runtime beyond its index.d.ts. */
+interface AppRuntime {
+  /** The d.ts has only listen(port, options, cb), which cannot take a host. */
+  listen(host: string, port: number, options: number, cb: (listenSocket: us_listen_socket | false) => void): unknown;
+  /** Ends every socket, HTTP keep-alive ones included, and every listener; absent in older versions. */
   close?: () => void;
 }
+
+/**
+ * uSockets sets SO_REUSEPORT on a listener with a fixed port unless told otherwise: a second
+ * process on the same port would then silently take half the connections (and their sessions).
+ * The flag keeps SO_REUSEADDR, so a restart still binds while old connections sit in TIME_WAIT.
+ * Its ListenOptions enum in index.d.ts has no runtime value, hence the literal.
+ */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 export const startUwsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
   const loaded = await loadUws();
   if (loaded.uws === null) throw new Error(`the uws transport is unavailable: ${loaded.error.message}`, { cause: loaded.error });
   const uws = loaded.uws;
   const { handlers, log, maxBackpressureBytes } = options;
-  const app: ClosableApp = uws.App();
+  const app: TemplatedApp = uws.App();
+  // A library typing gap, not untrusted data: the runtime has these (the tests exercise both).
+  const appRuntime = app as unknown as AppRuntime;
   const live = new Set<UwsPeer<S>>();
   let accepting = true;
 
@@ -157,7 +170,7 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   app.any('/*', (res, req) => answerHttp(options.http, accepting, res, req, log));
 
   let listenSocket: us_listen_socket | null = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(options.host, options.port, (socket) => {
+    appRuntime.listen(options.host, options.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
       // uWS reports no errno: the usual causes are a port in use or a privileged port.
       if (socket === false) reject(new Error(`uWebSockets.js could not listen on ${options.host}:${options.port}`));
       else resolve(socket);
@@ -176,7 +189,7 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   const close = async (): Promise<void> => {
     stopAccepting();
     // app.close() also drops keep-alive HTTP connections and runs every close handler synchronously.
-    if (typeof app.close === 'function') app.close();
+    if (typeof appRuntime.close === 'function') appRuntime.close();
     for (const peer of [...live]) peer.terminate();
     // onClose calls were queued as microtasks during the calls above and run before this resumes,
     // so they have all happened when close() resolves.
@@ -285,11 +298,17 @@ function upgradeRequestOf(res: UwsHttpResponse, req: UwsHttpRequest): UpgradeReq
   const origin = req.getHeader('origin');
   return {
     path: req.getUrl(),
-    query: req.getQuery() ?? '',
+    query: queryOf(req),
     origin: origin === '' ? undefined : origin,
     protocols: parseProtocols(req.getHeader('sec-websocket-protocol')),
     remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
   };
+}
+
+/** getQuery() returns undefined, not the '' its index.d.ts promises, when the URL has no query. */
+function queryOf(req: UwsHttpRequest): string {
+  const query: string | undefined = req.getQuery();
+  return query ?? '';
 }
 
 /** Sec-WebSocket-Protocol is a comma list of tokens, offered in order of preference. */
@@ -321,8 +340,9 @@ function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpRespon
     const previous = headers[name];
     headers[name] = previous === undefined ? value : `${previous}, ${value}`;
   });
+  // getMethod() is lower-case in uWS 20; Node (and HTTP) spell methods in upper case.
   const method = req.getMethod().toUpperCase();
-  const request: HttpRequest = { method, path: req.getUrl(), query: req.getQuery() ?? '', headers };
+  const request: HttpRequest = { method, path: req.getUrl(), query: queryOf(req), headers };
   let response;
   try {
     response = handler(request);

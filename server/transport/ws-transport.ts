@@ -11,7 +11,7 @@
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import type {
   ConnectionHandlers,
@@ -169,7 +169,8 @@ class WsPeer<S> implements Peer {
   }
 
   send(bytes: Uint8Array): void {
-    if (this.#closed) return;
+    // Past OPEN ws counts sends as buffered without writing them; that must not read as backpressure.
+    if (this.#closed || this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(bytes, { binary: true });
     if (this.ws.bufferedAmount > this.maxBackpressureBytes) {
       // The peer is not reading: a close frame queued behind the backlog would never reach it,
@@ -180,7 +181,8 @@ class WsPeer<S> implements Peer {
   }
 
   close(code: number, reason: string): void {
-    if (this.#closed) return;
+    // Not OPEN: the peer started the close handshake; its 'close' event reports the peer's code.
+    if (this.#closed || this.ws.readyState !== WebSocket.OPEN) return;
     this.#report(code, reason);
     try {
       this.ws.close(code, reason);
@@ -199,7 +201,7 @@ class WsPeer<S> implements Peer {
   }
 
   ping(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.ping();
   }
 

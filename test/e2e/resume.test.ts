@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
+import type { RunningServer } from '../../server/index.js';
+import { scrape, valueOf } from '../support/scrape.js';
+import { TRANSPORTS, startTestServer } from '../support/server-harness.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { waitFor } from '../support/wait-for.js';
+
+const metric = async (server: RunningServer, series: string): Promise<number> => valueOf(await scrape(server.metricsPort), series);
+
+describe.each(TRANSPORTS)('persistent sessions over %s', (transport) => {
+  let server: RunningServer | undefined;
+  let proxy: TcpProxy | undefined;
+  const clients: PromstreamClient[] = [];
+  afterEach(async () => {
+    await proxy?.close(); // first, so no client waits on a frozen path to say goodbye
+    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+    await server?.close();
+    server = proxy = undefined;
+  });
+
+  it('loses nothing and counts nothing twice while a proxy cuts every connection every 150 ms', async () => {
+    const s = await startTestServer(transport);
+    server = s;
+    const p = await startTcpProxy({ host: '127.0.0.1', port: s.port });
+    proxy = p;
+    const sent = [0, 0, 0];
+    const observed = [0, 0, 0];
+    const cs = sent.map((_, i) => {
+      const c = createClient({ url: `ws://127.0.0.1:${p.port}/ws`, labels: { app: i === 0 ? 'teacher' : 'student' }, flushInterval: 10, backoff: { baseMs: 20, capMs: 200 } });
+      clients.push(c);
+      return c;
+    });
+    // Bounded: 40 rounds of recording, a cut every 150 ms, stops by itself.
+    const cutter = setInterval(() => p.cutAll(), 150);
+    try {
+      for (let round = 0; round < 40; round++) {
+        cs.forEach((c, i) => {
+          const n = 1 + ((round * 7 + i * 3) % 5);
+          c.increment('usage_total', { feature: 'a' }, n);
+          sent[i]! += n;
+          c.observe('rt_seconds', { host: 'x' }, 0.2);
+          observed[i]!++;
+        });
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } finally {
+      clearInterval(cutter);
+    }
+    await Promise.all(cs.map((c) => c.flush()));
+    const m = await scrape(s.metricsPort);
+    expect(valueOf(m, 'usage_total{feature="a"}')).toBe(sent.reduce((a, b) => a + b));
+    expect(valueOf(m, 'rt_seconds_count{host="x"}')).toBe(observed.reduce((a, b) => a + b));
+    expect(valueOf(m, 'rt_seconds_bucket{host="x",le="0.5"}')).toBe(observed.reduce((a, b) => a + b));
+    // Every reconnect resumed: still exactly one session per client.
+    expect(valueOf(m, 'promstream_sessions_opened_total')).toBe(3);
+    expect(valueOf(m, 'promstream_sessions_resumed_total')).toBeGreaterThan(3);
+    expect(valueOf(m, 'connected_clients{app="student"}')).toBe(2);
+    expect(valueOf(m, 'connected_clients{app="teacher"}')).toBe(1);
+  });
+
+  it('a client behind a frozen proxy leaves connected_clients within the idle timeout', async () => {
+    const s = await startTestServer(transport, { idleTimeoutMs: 1000 });
+    server = s;
+    const p = await startTcpProxy({ host: '127.0.0.1', port: s.port });
+    proxy = p;
+    const c = createClient({ url: `ws://127.0.0.1:${p.port}/ws`, labels: { app: 'student' }, flushInterval: 60_000 });
+    clients.push(c);
+    c.set('presenting', {}, 1);
+    await c.flush();
+    expect(await metric(s, 'connected_clients{app="student"}')).toBe(1);
+    p.freeze();
+    const frozenAt = performance.now();
+    await waitFor(async () => (await metric(s, 'connected_clients{app="student"}')) === 0, { what: 'frozen client to leave', timeoutMs: 4000 });
+    const m = await scrape(s.metricsPort);
+    expect(valueOf(m, 'presenting')).toBe(0);
+    expect(valueOf(m, 'promstream_protocol_errors_total{reason="idle_timeout"}')).toBe(1);
+    expect(valueOf(m, 'promstream_sessions_resumable')).toBe(1);
+    // It left after the idle timeout, not before (the ping at half of it went unanswered).
+    expect(performance.now() - frozenAt).toBeGreaterThanOrEqual(900);
+  });
+
+  it('after the session expired, the client starts a new one and sends its in-flight frame again', async () => {
+    const s = await startTestServer(transport, { idleTimeoutMs: 1000, sessionTtlMs: 200 });
+    server = s;
+    const p = await startTcpProxy({ host: '127.0.0.1', port: s.port });
+    proxy = p;
+    const statuses: ClientStatus[] = [];
+    const c = createClient({ url: `ws://127.0.0.1:${p.port}/ws`, labels: { app: 'student' }, flushInterval: 50, onStatus: (st) => statuses.push(st) });
+    clients.push(c);
+    c.increment('usage_total', { feature: 'b' }, 5);
+    await c.flush();
+    p.freeze();
+    c.increment('usage_total', { feature: 'b' }, 7); // sent, stuck in the frozen proxy
+    const flushed = c.flush();
+    await waitFor(async () => (await metric(s, 'promstream_sessions_expired_total')) === 1, { what: 'session to expire', timeoutMs: 5000 });
+    p.unfreeze();
+    p.cutAll();
+    await flushed;
+    const m = await scrape(s.metricsPort);
+    expect(valueOf(m, 'usage_total{feature="b"}')).toBe(12);
+    expect(valueOf(m, 'promstream_sessions_opened_total')).toBe(2);
+    expect(valueOf(m, 'promstream_protocol_errors_total{reason="session_not_resumable"}')).toBeGreaterThanOrEqual(1);
+    expect(statuses.some((st) => st.type === 'disconnected' && st.code === 4001)).toBe(true);
+  });
+
+  it('a server restart is detected (new epoch), the client reconnects by itself and later calls count', async () => {
+    const first = await startTestServer(transport);
+    const port = first.port;
+    const statuses: ClientStatus[] = [];
+    const c = createClient({ url: `ws://127.0.0.1:${port}/ws`, labels: { app: 'teacher' }, flushInterval: 50, backoff: { baseMs: 50, capMs: 400 }, onStatus: (st) => statuses.push(st) });
+    clients.push(c);
+    c.increment('usage_total', { feature: 'a' }, 3);
+    await c.flush();
+    await first.close();
+    const s = await startTestServer(transport, { port });
+    server = s;
+    c.increment('usage_total', { feature: 'a' }, 4);
+    await c.flush();
+    expect(await metric(s, 'usage_total{feature="a"}')).toBe(4);
+    const epochs = statuses.flatMap((st) => (st.type === 'connected' ? [st.epoch] : []));
+    expect(epochs[0]).toBe(first.epoch);
+    expect(epochs.at(-1)).toBe(s.epoch);
+    expect(first.epoch).not.toBe(s.epoch);
+  });
+});
