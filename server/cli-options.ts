@@ -45,7 +45,7 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { flag: 'max-payload', kind: 'bytes', defaultText: formatBytes(DEFAULTS.maxPayloadBytes), help: 'hard frame limit at the transport (uWS cuts bigger frames without a close frame)' },
   { flag: 'max-frame-bytes', kind: 'bytes', defaultText: formatBytes(DEFAULTS.maxFrameBytes), help: 'protocol frame limit told to clients; bigger frames are closed with 1009' },
   { flag: 'max-samples-per-frame', kind: 'count', defaultText: String(DEFAULTS.maxSamplesPerFrame), help: 'more samples in one frame: closed with 1009' },
-  { flag: 'max-sample-value', kind: 'number', defaultText: String(DEFAULTS.maxSampleValue), help: 'largest counter increment, observation or |gauge| accepted per sample' },
+  { flag: 'max-sample-value', kind: 'number', defaultText: String(DEFAULTS.maxSampleValue), help: 'largest counter increment, observation or gauge magnitude accepted per sample' },
   { flag: 'max-backpressure', kind: 'bytes', defaultText: formatBytes(DEFAULTS.maxBackpressureBytes), help: 'send queue per connection; a slower reader is closed' },
   { flag: 'max-series', kind: 'count', defaultText: String(DEFAULTS.maxSeries), help: 'refuse a whitelist that exposes more series than this' },
   { flag: 'drain-window', kind: 'duration', defaultText: formatDuration(DEFAULTS.drainWindowMs), help: 'on SIGTERM/SIGINT, closes with 1012 are spread over this window' },
