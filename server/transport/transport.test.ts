@@ -11,6 +11,7 @@ import { WebSocket, type ClientOptions } from 'ws';
 import type { ConnectionHandlers, HttpHandler, Peer, RunningTransport, StartTransport, UpgradeRequest } from './types.js';
 import { startWsTransport } from './ws-transport.js';
 import { loadUws, startUwsTransport } from './uws-transport.js';
+import { selectTransport } from './select-transport.js';
 
 const uwsLoaded = (await loadUws()).uws !== null;
 const log = pino({ level: 'silent' });
@@ -367,5 +368,15 @@ describe.each([
     const echoed = event<[Buffer]>(ws, 'message');
     ws.send(new Uint8Array([5]));
     expect([...(await echoed)[0]]).toEqual([5]);
+  });
+});
+
+describe('selectTransport', () => {
+  it('gives ws for "ws" without touching uWS, and uWS for "uws" and "auto" when it loads', async () => {
+    expect((await selectTransport('ws', log)).name).toBe('ws');
+    const expected = uwsLoaded ? 'uws' : 'ws';
+    expect((await selectTransport('auto', log)).name).toBe(expected);
+    if (uwsLoaded) expect((await selectTransport('uws', log)).name).toBe('uws');
+    else await expect(selectTransport('uws', log)).rejects.toThrow(/--transport uws/);
   });
 });

@@ -11,6 +11,7 @@
  */
 import { createRequire } from 'node:module';
 import { STATUS_CODES } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type {
   TemplatedApp,
@@ -169,13 +170,21 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
 
   app.any('/*', (res, req) => answerHttp(options.http, accepting, res, req, log));
 
-  let listenSocket: us_listen_socket | null = await new Promise<us_listen_socket>((resolve, reject) => {
-    appRuntime.listen(options.host, options.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
-      // uWS reports no errno: the usual causes are a port in use or a privileged port.
-      if (socket === false) reject(new Error(`uWebSockets.js could not listen on ${options.host}:${options.port}`));
-      else resolve(socket);
-    });
-  });
+  const listenOn = (port: number): Promise<us_listen_socket | false> =>
+    new Promise((resolve) => appRuntime.listen(options.host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, resolve));
+  let listenSocket: us_listen_socket | null = null;
+  if (options.port !== 0) {
+    listenSocket = (await listenOn(options.port)) || null;
+  } else {
+    // uSockets sets SO_REUSEADDR only for an explicit port; a listener on port 0 gets none, and then
+    // its closed connections (FIN-WAIT) keep the port from being bound again, e.g. by a restart.
+    // So port 0 is resolved by the kernel first, then bound explicitly; a lost race is retried.
+    for (let attempt = 0; attempt < 5 && listenSocket === null; attempt++) {
+      listenSocket = (await listenOn(await freePort(options.host))) || null;
+    }
+  }
+  // uWS reports no errno: the usual causes are a port in use or a privileged port.
+  if (listenSocket === null) throw new Error(`uWebSockets.js could not listen on ${options.host}:${options.port}`);
   const port = uws.us_socket_local_port(listenSocket);
 
   const stopAccepting = (): void => {
@@ -362,4 +371,16 @@ function write(res: UwsHttpResponse, method: string, response: HttpResponse, clo
   const body = response.body ?? '';
   if (method === 'HEAD') res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength, closeConnection);
   else res.end(body, closeConnection);
+}
+
+/** A port the kernel considers free on host right now. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createTcpServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }
