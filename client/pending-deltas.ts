@@ -61,9 +61,11 @@ export const CLIENT_LIMITS = Object.freeze({
   maxRawObservations: 10_000,
 });
 
-const keyOf = (name: string, labels: Labels): string => {
+// The type is part of the key: before the catalogue a name used as two types must stay two series, or
+// a gauge set would overwrite counter increments (and be resent as an increment after every reconnect).
+const keyOf = (type: MetricType, name: string, labels: Labels): string => {
   const names = Object.keys(labels).sort();
-  let key = name;
+  let key = `${type}\u0000${name}`;
   for (const n of names) key += `\u0000${n}\u0001${labels[n]}`;
   return key;
 };
@@ -104,7 +106,7 @@ export class PendingDeltas {
       if (typeof located === 'string') return this.drop(located);
       buckets = catalog.byName.get(name)!.buckets;
     }
-    const key = keyOf(name, labels);
+    const key = keyOf(type, name, labels);
     let entry = this.entries.get(key);
     if (entry === undefined) {
       if (this.entries.size >= CLIENT_LIMITS.maxPendingSeries) return this.drop(RejectReason.CLIENT_BUFFER_FULL);
@@ -116,16 +118,18 @@ export class PendingDeltas {
       entry.value = value;
       this.gauges.set(key, { ...entry });
     } else {
-      entry.sum += value;
       if (buckets !== null && (entry.counts === null || sameBuckets(entry.buckets, buckets))) {
+        entry.sum += value;
         entry.buckets = buckets;
         entry.counts ??= new Array<number>(buckets.length + 1).fill(0);
         entry.counts[bucketIndex(buckets, value)]!++;
       } else {
         if (this.rawCount >= CLIENT_LIMITS.maxRawObservations) {
-          entry.sum -= value;
+          // A series created just for this observation would go out as a sample without buckets.
+          if (entry.counts === null && entry.raw === null) this.entries.delete(key);
           return this.drop(RejectReason.CLIENT_BUFFER_FULL);
         }
+        entry.sum += value;
         (entry.raw ??= []).push(value);
         this.rawCount++;
       }
@@ -136,7 +140,7 @@ export class PendingDeltas {
   restore(entries: Iterable<Entry>, drops: ReadonlyMap<string, number>): void {
     for (const [reason, n] of drops) this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
     for (const old of entries) {
-      const key = keyOf(old.name, old.labels);
+      const key = keyOf(old.type, old.name, old.labels);
       const cur = this.entries.get(key);
       if (cur === undefined) {
         this.entries.set(key, old);

@@ -28,6 +28,11 @@ export class SelfMetrics {
   constructor(sessionLabels: readonly LabelSpec[], version: string) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names these three gauges with a counter's `_total` suffix, which promtool rejects
+    // (exit 3); each is the sum of the same family without the suffix, so nothing is lost.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      this.registry.removeSingleMetric(name);
+    }
     this.connectedClients = new Gauge({
       name: 'connected_clients', help: 'Open client connections right now (from a valid hello until the socket closes or goes silent).',
       labelNames: sessionLabels.map((l) => l.name), registers,
