@@ -90,9 +90,16 @@ async function serve(args: readonly string[]): Promise<number> {
   const allowedOrigins = get<string[]>('allowed-origins') ?? [...DEFAULTS.allowedOrigins];
   if (allowedOrigins.includes('*')) logger.warn('--allowed-origins is *: pages from any site can stream into this aggregator; list your origins in production');
 
+  const flagOf = new Map<string, string>();
   const opt = <K extends keyof ServerOptions>(key: K, flag: string): Partial<Pick<ServerOptions, K>> => {
+    flagOf.set(key, flag);
     const value = v.get(flag);
     return value === undefined ? {} : ({ [key]: value } as Partial<Pick<ServerOptions, K>>);
+  };
+  // startServer checks ranges (--idle-timeout ≥ 1s, …) with its JavaScript names: say them as flags, exit 2.
+  const asUsageError = (err: unknown): never => {
+    if (!(err instanceof TypeError && err.message.startsWith('invalid server options'))) throw err;
+    throw new UsageError(err.message.replace(/\b[a-z][A-Za-z]+\b/g, (w) => (flagOf.has(w) ? `--${flagOf.get(w)}` : w)));
   };
   const server = await startServer({
     whitelist, logger, allowedOrigins,
@@ -103,7 +110,7 @@ async function serve(args: readonly string[]): Promise<number> {
     ...opt('maxSamplesPerFrame', 'max-samples-per-frame'), ...opt('maxSampleValue', 'max-sample-value'),
     ...opt('maxBackpressureBytes', 'max-backpressure'), ...opt('drainWindowMs', 'drain-window'),
     ...(demo ? { staticRoutes: new Map([['/', { contentType: 'text/html; charset=utf-8', body: readFileSync(DEMO_PAGE) }]]) } : {}),
-  });
+  }).catch(asUsageError);
 
   return new Promise<number>((resolve) => {
     let stopping = false;

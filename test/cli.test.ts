@@ -1,0 +1,367 @@
+/**
+ * The command line as users run it: `node bin/promstream.js …` in its own process, against the built
+ * dist/ (`npm test` builds first). Every child is killed in afterEach; nothing sleeps.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createClient } from '../client/node.js';
+import { CloseReasons, MessageType, SERVER_FRAME_GUARD, SUBPROTOCOL, decodeUntrusted, encodeHello, parseServerMessage, type Welcome } from '../protocol/index.js';
+import { SERVE_OPTIONS, envName } from '../server/cli-options.js';
+import { REPO_ROOT, httpGet, killAllClis, runCli, startServe, type CliProcess, type ServingCli } from './support/spawn-cli.js';
+
+const VERSION = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const SEED_CONFIG = path.resolve(REPO_ROOT, '../shared/fixtures/seed-config');
+const DEMO_PAGE = path.join(REPO_ROOT, 'examples', 'demo.html');
+
+afterEach(async () => {
+  await killAllClis();
+});
+
+/** Rejects with `what` if `p` has not settled within `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+interface Peer {
+  readonly ws: WebSocket;
+  readonly welcome: Welcome;
+  readonly closed: Promise<{ code: number; reason: string }>;
+}
+
+const openPeers = new Set<WebSocket>();
+afterEach(() => {
+  for (const ws of openPeers) ws.terminate();
+  openPeers.clear();
+});
+
+/** A raw protocol peer: subprotocol promstream.v1, hello, and the decoded welcome. */
+async function helloPeer(port: number, labels: Record<string, string> = { app: 'demo' }): Promise<Peer> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, [SUBPROTOCOL]);
+  openPeers.add(ws);
+  ws.on('error', () => {});
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const welcome = new Promise<Welcome>((resolve, reject) => {
+    ws.once('open', () => {
+      if (ws.protocol !== SUBPROTOCOL) reject(new Error(`server picked subprotocol "${ws.protocol}"`));
+      ws.send(encodeHello(labels, null));
+    });
+    ws.once('message', (data: Buffer) => {
+      try {
+        const msg = parseServerMessage(decodeUntrusted(data, SERVER_FRAME_GUARD));
+        if (msg.type !== MessageType.WELCOME) throw new Error(`expected a welcome, got ${JSON.stringify(msg)}`);
+        resolve(msg);
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    void closed.then(({ code, reason }) => reject(new Error(`closed before the welcome: ${code} ${reason}`)));
+  });
+  return { ws, welcome: await within(welcome, 10_000, 'the welcome'), closed };
+}
+
+describe('promstream (no command / global flags)', () => {
+  it("--version prints package.json's version and exits 0", async () => {
+    const r = await runCli(['--version']);
+    expect(r).toMatchObject({ code: 0, signal: null, stdout: `${VERSION}\n`, stderr: '' });
+  });
+
+  it('--help lists serve and check-config and exits 0', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}promstream serve \[options\]/m);
+    expect(r.stdout).toMatch(/^ {2}promstream check-config PATH\.\.\./m);
+    expect(r.stdout).toMatch(/^ {2}promstream --version/m);
+    expect(r.stderr).toBe('');
+  });
+
+  it('no arguments prints the usage and exits 2', async () => {
+    const r = await runCli([]);
+    expect(r.code).toBe(2);
+    const out = r.stdout + r.stderr;
+    expect(out).toContain('Usage:');
+    expect(out).toContain('promstream serve [options]');
+    expect(out).toContain('promstream check-config PATH...');
+  });
+
+  it('an unknown command exits 2 naming it', async () => {
+    const r = await runCli(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^promstream: unknown command "frobnicate"$/m);
+    expect(r.stdout).toBe('');
+  });
+});
+
+describe('promstream serve: options', () => {
+  it('serve --help lists every option with its default and its PROMSTREAM_* variable', async () => {
+    const r = await runCli(['serve', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.split('\n');
+    expect(SERVE_OPTIONS.length).toBeGreaterThan(0);
+    for (const o of SERVE_OPTIONS) {
+      // "  --flag    help" and, on the next line, "default: …; env: PROMSTREAM_…"
+      const at = lines.findIndex((l) => l.startsWith(`  --${o.flag} `));
+      expect(at, `--${o.flag} in serve --help`).toBeGreaterThanOrEqual(0);
+      expect(lines[at]).toContain(o.help);
+      expect(lines[at + 1]?.trim(), `--${o.flag}'s default and env line`).toBe(`default: ${o.defaultText}; env: ${envName(o.flag)}`);
+    }
+    // the mapping of DESIGN.md, and its defaults
+    expect(envName('metrics-port')).toBe('PROMSTREAM_METRICS_PORT');
+    const designDefaults: Record<string, string> = {
+      host: '0.0.0.0', port: '3000', 'metrics-host': '0.0.0.0', 'metrics-port': '9102', transport: 'auto',
+      'flush-interval': '10s', 'idle-timeout': '30s', 'session-ttl': '2m', 'handshake-timeout': '10s',
+      'max-payload': '64KiB', 'drain-window': '5s', 'allowed-origins': '*', 'log-level': 'info', demo: 'off',
+    };
+    for (const [flag, def] of Object.entries(designDefaults)) {
+      expect(SERVE_OPTIONS.find((o) => o.flag === flag)?.defaultText, `default of --${flag}`).toBe(def);
+    }
+  });
+
+  it('an unknown option exits 2 naming it, without starting', async () => {
+    const r = await runCli(['serve', '--demo', '--frobnicate', '3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^promstream: unknown option --frobnicate\b/m);
+    expect(r.stdout).not.toContain('promstream listening');
+  });
+
+  it('a bad duration exits 2 naming the option', async () => {
+    const r = await runCli(['serve', '--demo', '--idle-timeout', '5parsecs']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^promstream: --idle-timeout: .*"5parsecs"/m);
+    expect(r.stdout).not.toContain('promstream listening');
+  });
+
+  it('a duration out of range (--idle-timeout below 1s) exits 2 naming the option, not a stack trace', async () => {
+    const r = await runCli(['serve', '--demo', '--idle-timeout', '500ms', '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1', '--metrics-host', '127.0.0.1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ {2}--idle-timeout must be a number ≥ 1000 \(got 500\)$/m);
+    expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    expect(r.stdout).not.toContain('promstream listening');
+  });
+
+  it('a bad environment variable exits 2 naming the variable', async () => {
+    const r = await runCli(['serve', '--demo'], { env: { PROMSTREAM_PORT: 'abc' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^promstream: PROMSTREAM_PORT: .*"abc"/m);
+    expect(r.stdout).not.toContain('promstream listening');
+  });
+
+  it('without --config and without --demo it exits 2 saying so', async () => {
+    const r = await runCli(['serve', '--port', '0', '--metrics-port', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^promstream: no whitelist: pass --config PATH \(or --demo\)/m);
+    expect(r.stdout).not.toContain('promstream listening');
+  });
+});
+
+describe('promstream check-config and a bad --config', () => {
+  let dir: string;
+  let fileA: string;
+  let fileB: string;
+  /** Every problem in the two files: [file, metric, field]. */
+  let expected: [string, string, string][];
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'promstream-cli-'));
+    fileA = path.join(dir, 'a.json');
+    fileB = path.join(dir, 'b.yaml');
+    writeFileSync(
+      fileA,
+      JSON.stringify({
+        allowedMetrics: [
+          { name: '9bad-name', help: 'x', type: 'counter', labels: [] },
+          { name: 'rt_seconds', help: 'x', type: 'histogram', labels: [], buckets: [1, 0.5] },
+          { name: 'usage_total', help: 'x', type: 'counter', labels: [{ name: 'feature', allowedValues: [] }] },
+          { name: 'presenting', help: 'x', type: 'gauge', labels: [], colour: 'red' },
+          { name: 'shared_total', help: 'x', type: 'counter', labels: [] },
+        ],
+      }),
+    );
+    writeFileSync(
+      fileB,
+      [
+        'allowedMetrics:',
+        '  - { name: shared_total, help: again, type: counter, labels: [] }',
+        '  - name: other_total',
+        '    help: reserved label name',
+        '    type: counter',
+        '    labels: [{ name: __feature, allowedValues: [a] }]',
+        '',
+      ].join('\n'),
+    );
+    expected = [
+      [fileA, '9bad-name', 'name'],
+      [fileA, 'rt_seconds', 'buckets[1]'],
+      [fileA, 'usage_total', 'labels[0].allowedValues'],
+      [fileA, 'presenting', 'colour'],
+      [fileB, 'shared_total', 'name'],
+      [fileB, 'other_total', 'labels[0].name'],
+    ];
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Problem lines are "  FILE: metric NAME: FIELD: message". */
+  const problemLines = (stderr: string): string[] => stderr.split('\n').filter((l) => l.startsWith('  '));
+
+  it('accepts the seed config: exit 0 with a summary', async () => {
+    const r = await runCli(['check-config', SEED_CONFIG]);
+    expect(r).toMatchObject({ code: 0, stdout: 'ok: 2 files, 20 metrics, 0 session labels\n', stderr: '' });
+  });
+
+  it('lists every problem of a bad directory, naming file, metric and field; exit 1', async () => {
+    const r = await runCli(['check-config', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`the whitelist has ${expected.length} problems:`);
+    const lines = problemLines(r.stderr);
+    expect(lines).toHaveLength(expected.length);
+    for (const [file, metric, field] of expected) {
+      expect(lines.some((l) => l.startsWith(`  ${file}: metric ${metric}: ${field}: `)), `${file} / ${metric} / ${field} in:\n${r.stderr}`).toBe(true);
+    }
+    expect(r.stderr).toContain(`metric "shared_total" is already defined in ${fileA}`);
+  });
+
+  it('serve --config with a bad file refuses to start: exit 1 listing every problem', async () => {
+    const r = await runCli(['serve', '--config', fileA, '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1', '--metrics-host', '127.0.0.1']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).not.toContain('promstream listening');
+    const ofA = expected.filter(([file]) => file === fileA);
+    expect(r.stderr).toContain(`the whitelist has ${ofA.length} problems:`);
+    const lines = problemLines(r.stderr);
+    expect(lines).toHaveLength(ofA.length);
+    for (const [file, metric, field] of ofA) {
+      expect(lines.some((l) => l.startsWith(`  ${file}: metric ${metric}: ${field}: `)), `${metric} / ${field} in:\n${r.stderr}`).toBe(true);
+    }
+  });
+});
+
+describe('promstream serve --demo', () => {
+  it('serves /metrics, /healthz on both sides, /readyz and the demo page; its PID is the server', async () => {
+    const s = await startServe(['--demo']);
+    expect(s.listening.pid).toBe(s.proc.pid);
+    const base = `http://127.0.0.1:${s.metricsPort}`;
+
+    const metrics = await httpGet(`${base}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    expect(metrics.body.split('\n')).toContain('connected_clients{app="demo"} 0');
+    expect(metrics.body.split('\n')).toContain('demo_clicks_total{button="red"} 0');
+
+    expect(await httpGet(`${base}/healthz`)).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await httpGet(`http://127.0.0.1:${s.port}/healthz`)).toMatchObject({ status: 200, body: 'ok\n' });
+    expect((await httpGet(`${base}/readyz`)).status).toBe(200);
+
+    const page = await httpGet(`http://127.0.0.1:${s.port}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.body).toBe(readFileSync(DEMO_PAGE, 'utf8'));
+    expect(page.body).toContain('promstream demo');
+    expect(page.body).toContain('/promstream.js');
+
+    // the demo whitelist takes real samples from the Node client
+    const client = createClient({ url: `ws://127.0.0.1:${s.port}/ws`, labels: { app: 'demo' } });
+    try {
+      client.increment('demo_clicks_total', { button: 'red' }, 3);
+      await within(client.flush(), 10_000, 'the flush to be acknowledged');
+      const after = (await httpGet(`${base}/metrics`)).body.split('\n');
+      expect(after).toContain('demo_clicks_total{button="red"} 3');
+      expect(after).toContain('connected_clients{app="demo"} 1');
+    } finally {
+      await within(client.close(), 10_000, 'the client to close');
+    }
+  });
+
+  it('takes its options from PROMSTREAM_* variables; the command line wins', async () => {
+    const env = {
+      PROMSTREAM_DEMO: 'true',
+      PROMSTREAM_TRANSPORT: 'ws',
+      PROMSTREAM_FLUSH_INTERVAL: '2s',
+      PROMSTREAM_IDLE_TIMEOUT: '7s',
+      PROMSTREAM_MAX_FRAME_BYTES: '16KiB',
+    };
+    const s = await startServe([], { env });
+    expect(s.listening.transport).toBe('ws');
+    const peer = await helloPeer(s.port);
+    expect(peer.welcome.flushIntervalMs).toBe(2000);
+    expect(peer.welcome.idleTimeoutMs).toBe(7000);
+    expect(peer.welcome.limits.maxFrameBytes).toBe(16 * 1024);
+    peer.ws.close();
+
+    const t = await startServe(['--flush-interval', '1500ms', '--transport', 'uws'], { env });
+    expect(t.listening.transport).toBe('uws');
+    const peer2 = await helloPeer(t.port);
+    expect(peer2.welcome.flushIntervalMs).toBe(1500);
+    expect(peer2.welcome.idleTimeoutMs).toBe(7000);
+  });
+});
+
+describe('promstream serve: shutdown', () => {
+  /** Waits for the exit, and checks it is the spawned PID that exits 0 on its own after a clean drain. */
+  async function expectCleanExit(proc: CliProcess): Promise<void> {
+    const exit = await proc.waitForExit(15_000);
+    expect(exit, proc.stdout() + proc.stderr()).toEqual({ code: 0, signal: null });
+    expect(proc.logs().some((r) => r.msg === 'stopped cleanly' && r.pid === proc.pid)).toBe(true);
+    expect(() => process.kill(proc.pid, 0)).toThrow(/ESRCH/);
+  }
+
+  it('SIGTERM closes live clients with 1012, turns unready, and exits 0', async () => {
+    const s: ServingCli = await startServe(['--demo', '--drain-window', '500ms']);
+    expect(s.listening.pid).toBe(s.proc.pid);
+    // two clients: the drain spreads their closes over the window, so the process is still draining
+    // when the first one is told to go
+    const peers = [await helloPeer(s.port), await helloPeer(s.port)];
+    expect((await httpGet(`http://127.0.0.1:${s.metricsPort}/readyz`)).status).toBe(200);
+
+    s.proc.signal('SIGTERM');
+    const first = await within(Promise.race(peers.map((p) => p.closed)), 10_000, 'the first client to be closed');
+    expect(first).toEqual({ code: 1012, reason: 'server restarting; reconnect and resume' });
+    expect(CloseReasons.serverRestart).toMatchObject(first);
+
+    // during the drain the private side says "not ready", or is already gone
+    const readyz = await httpGet(`http://127.0.0.1:${s.metricsPort}/readyz`).then(
+      (r) => r.status,
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    expect(['ECONNREFUSED', 'ECONNRESET', 503]).toContain(readyz);
+
+    for (const p of peers) {
+      expect(await within(p.closed, 10_000, 'every client to be closed')).toEqual({ code: 1012, reason: 'server restarting; reconnect and resume' });
+    }
+    await expectCleanExit(s.proc);
+    expect(s.proc.logs().find((r) => r.msg === 'draining: closing clients with 1012')).toMatchObject({ clients: 2, windowMs: 500 });
+    // both ports are released
+    await expect(httpGet(`http://127.0.0.1:${s.metricsPort}/readyz`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(httpGet(`http://127.0.0.1:${s.port}/healthz`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('SIGINT shuts down cleanly and exits 0', async () => {
+    const s = await startServe(['--demo', '--drain-window', '500ms']);
+    const peer = await helloPeer(s.port);
+    s.proc.signal('SIGINT');
+    expect(await within(peer.closed, 10_000, 'the client to be closed')).toEqual({ code: 1012, reason: 'server restarting; reconnect and resume' });
+    await expectCleanExit(s.proc);
+    expect(s.proc.logs().find((r) => r.msg === 'shutting down')).toMatchObject({ signal: 'SIGINT' });
+  });
+});
+
+describe('promstream serve --transport', () => {
+  it.each(['ws', 'uws'] as const)('--transport %s starts, says so in the listening line and welcomes a client', async (transport) => {
+    const s = await startServe(['--demo', '--transport', transport]);
+    expect(s.listening).toMatchObject({ transport, port: s.port, metricsPort: s.metricsPort, pid: s.proc.pid });
+    expect(s.port).toBeGreaterThan(0);
+    expect(s.metricsPort).toBeGreaterThan(0);
+    const peer = await helloPeer(s.port);
+    expect(peer.welcome.flushIntervalMs).toBe(10_000);
+    expect((await httpGet(`http://127.0.0.1:${s.metricsPort}/metrics`)).body.split('\n')).toContain('connected_clients{app="demo"} 1');
+  });
+});
