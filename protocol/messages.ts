@@ -28,6 +28,7 @@ export const RejectReason = {
   BAD_BUCKET_COUNT: 'bad_bucket_count',
   CLIENT_BUFFER_FULL: 'client_buffer_full',
   STALE_CATALOG: 'stale_catalog',
+  RATE_LIMITED: 'rate_limited',
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 export const REJECT_REASONS: readonly RejectReason[] = Object.freeze(Object.values(RejectReason));

@@ -20,7 +20,7 @@ export function parseBytes(text: string): number {
 export const formatDuration = (ms: number): string => (ms % 60_000 === 0 && ms >= 60_000 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 export const formatBytes = (n: number): string => (n % (1024 * 1024) === 0 ? `${n / 1024 / 1024}MiB` : n % 1024 === 0 ? `${n / 1024}KiB` : String(n));
 
-type Kind = 'string' | 'port' | 'duration' | 'bytes' | 'count' | 'number' | 'list' | 'flag' | 'paths' | 'transport' | 'level';
+type Kind = 'string' | 'port' | 'duration' | 'bytes' | 'count' | 'whole' | 'number' | 'list' | 'flag' | 'paths' | 'transport' | 'level';
 
 export interface OptionSpec {
   readonly flag: string;
@@ -47,9 +47,17 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { flag: 'max-samples-per-frame', kind: 'count', defaultText: String(DEFAULTS.maxSamplesPerFrame), help: 'more samples in one frame: closed with 1009' },
   { flag: 'max-sample-value', kind: 'number', defaultText: String(DEFAULTS.maxSampleValue), help: 'largest counter increment, observation or gauge magnitude accepted per sample' },
   { flag: 'max-backpressure', kind: 'bytes', defaultText: formatBytes(DEFAULTS.maxBackpressureBytes), help: 'send queue per connection; a slower reader is closed' },
+  { flag: 'max-connections', kind: 'count', defaultText: String(DEFAULTS.maxConnections), help: 'open connections per process; more are closed with 1013 (try again later)' },
+  { flag: 'max-connections-per-ip', kind: 'whole', defaultText: '0 (off)', help: 'open connections per client address; off by default: a school or office shares one address behind NAT' },
+  { flag: 'max-frames-per-second', kind: 'count', defaultText: String(DEFAULTS.maxFramesPerSecond), help: 'frames and pings per connection (bucket of 2 s); excess is closed with 1008' },
+  { flag: 'max-samples-per-second', kind: 'count', defaultText: String(DEFAULTS.maxSamplesPerSecond), help: 'samples per session (bucket of 10 s); excess samples are dropped (reason rate_limited)' },
+  { flag: 'max-sessions', kind: 'count', defaultText: String(DEFAULTS.maxSessions), help: 'sessions held; at the cap the oldest resumable one goes first, then new ones get 1013' },
   { flag: 'max-series', kind: 'count', defaultText: String(DEFAULTS.maxSeries), help: 'refuse a whitelist that exposes more series than this' },
   { flag: 'drain-window', kind: 'duration', defaultText: formatDuration(DEFAULTS.drainWindowMs), help: 'on SIGTERM/SIGINT, closes with 1012 are spread over this window' },
   { flag: 'allowed-origins', kind: 'list', defaultText: '*', help: 'comma list of browser origins (*.example.com allowed); * warns at start-up' },
+  { flag: 'trust-proxy', kind: 'flag', defaultText: 'off', help: 'take the client address from X-Forwarded-For (set by your proxy); only behind a proxy' },
+  { flag: 'tls-cert', kind: 'string', defaultText: 'none', help: 'PEM certificate file: serve wss:// and https:// without a proxy (with --tls-key)' },
+  { flag: 'tls-key', kind: 'string', defaultText: 'none', help: 'PEM private key file for --tls-cert' },
   { flag: 'log-level', kind: 'level', defaultText: DEFAULTS.logLevel, help: 'trace, debug, info, warn, error, fatal or silent; logs are JSON lines on stdout' },
 ];
 
@@ -94,6 +102,11 @@ export function convert(spec: OptionSpec, raw: string, source: string): ParsedVa
       case 'count': {
         const n = Number(raw);
         if (!Number.isInteger(n) || n < 1) throw new Error(`expected a whole number ≥ 1, got "${raw}"`);
+        return n;
+      }
+      case 'whole': {
+        const n = Number(raw);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number ≥ 0, got "${raw}"`);
         return n;
       }
       case 'number': {

@@ -73,6 +73,12 @@ async function checkConfig(paths: readonly string[]): Promise<number> {
   }
 }
 
+function tlsOption(certFile: string | undefined, keyFile: string | undefined): Pick<ServerOptions, 'tls'> {
+  if (certFile === undefined && keyFile === undefined) return {};
+  if (certFile === undefined || keyFile === undefined) throw new UsageError('--tls-cert and --tls-key go together');
+  return { tls: { certFile, keyFile } };
+}
+
 async function serve(args: readonly string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(serveHelp());
@@ -109,6 +115,9 @@ async function serve(args: readonly string[]): Promise<number> {
     ...opt('handshakeTimeoutMs', 'handshake-timeout'), ...opt('maxPayloadBytes', 'max-payload'), ...opt('maxFrameBytes', 'max-frame-bytes'),
     ...opt('maxSamplesPerFrame', 'max-samples-per-frame'), ...opt('maxSampleValue', 'max-sample-value'),
     ...opt('maxBackpressureBytes', 'max-backpressure'), ...opt('drainWindowMs', 'drain-window'),
+    ...opt('maxConnections', 'max-connections'), ...opt('maxConnectionsPerIp', 'max-connections-per-ip'),
+    ...opt('maxFramesPerSecond', 'max-frames-per-second'), ...opt('maxSamplesPerSecond', 'max-samples-per-second'),
+    ...opt('maxSessions', 'max-sessions'), ...opt('trustProxy', 'trust-proxy'), ...tlsOption(get<string>('tls-cert'), get<string>('tls-key')),
     ...(demo ? { staticRoutes: new Map([['/', { contentType: 'text/html; charset=utf-8', body: readFileSync(DEMO_PAGE) }]]) } : {}),
   }).catch(asUsageError);
 
@@ -135,6 +144,25 @@ async function serve(args: readonly string[]): Promise<number> {
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    // SIGHUP re-reads the whitelist; a bad one is refused with every problem logged, the old one stays.
+    let reloading = false;
+    process.on('SIGHUP', () => {
+      if (reloading || stopping) return;
+      reloading = true;
+      logger.info({ files: paths }, 'SIGHUP: reloading the whitelist');
+      loadWhitelist(paths, { maxSeries: get<number>('max-series') ?? DEFAULTS.maxSeries })
+        .then((next) => server.reload(next))
+        .then(
+          ({ catalogVersion, changed }) => logger.info({ catalogVersion, changed }, changed ? 'whitelist reload applied' : 'whitelist unchanged'),
+          (err: unknown) => {
+            const problems = err instanceof ConfigError ? err.problems.map(formatProblem).map((p) => p.trim()) : [(err as Error).message];
+            logger.error({ problems }, 'whitelist reload refused; keeping the old whitelist');
+          },
+        )
+        .finally(() => {
+          reloading = false;
+        });
+    });
   });
 }
 

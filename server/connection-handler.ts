@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import {
   CLIENT_DROP_REASONS,
   CLIENT_FRAME_GUARD,
+  RejectReason,
   CloseReasons,
   DecodeError,
   MessageType,
@@ -22,6 +23,7 @@ import { originAllowed } from './origin-check.js';
 import type { SelfMetrics } from './self-metrics.js';
 import type { SeriesStore } from './series-store.js';
 import { SessionTable, type Session } from './session-table.js';
+import { TokenBucket } from './token-bucket.js';
 import type { ConnectionHandlers, Peer, UpgradeDecision, UpgradeRequest } from './transport/types.js';
 
 type Phase = 'hello' | 'active' | 'closing' | 'closed';
@@ -39,6 +41,10 @@ export class ClientConnection {
     readonly openedAtMs: number,
     /** The session id the URL names (for proxies), checked against the hello. */
     readonly urlSessionId: string | null,
+    /** The client's address (from X-Forwarded-For with --trust-proxy), for the per-address limit. */
+    readonly address: string,
+    /** Frames and pings per second. */
+    readonly frameBudget: TokenBucket,
   ) {
     this.lastSeenMs = openedAtMs;
   }
@@ -49,8 +55,8 @@ const MAX_REPORTED_DROPS_PER_FRAME = 1_000_000;
 const CLIENT_DROP_REASON_SET: ReadonlySet<string> = new Set(CLIENT_DROP_REASONS);
 
 export interface HandlerDeps {
-  readonly catalog: ServerCatalog;
-  readonly store: SeriesStore;
+  catalog: ServerCatalog;
+  store: SeriesStore;
   readonly metrics: SelfMetrics;
   readonly options: ResolvedServerOptions;
   readonly epoch: string;
@@ -68,6 +74,12 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   private readonly allowedSessionValues: ReadonlyMap<string, ReadonlySet<string>>;
   private draining = false;
   private readonly rejected = new Map<string, number>();
+  /** Open connections per client address, only kept when --max-connections-per-ip is on. */
+  private readonly perAddress = new Map<string, number>();
+
+  get currentStore(): SeriesStore {
+    return this.deps.store;
+  }
 
   constructor(private readonly deps: HandlerDeps) {
     this.allowedSessionValues = new Map(deps.catalog.sessionLabels.map((l) => [l.name, new Set(l.allowedValues)]));
@@ -87,10 +99,25 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   }
 
   onOpen(peer: Peer, req: UpgradeRequest, protocol: string | null): ClientConnection {
+    const { options, nowMs } = this.deps;
     const urlSessionId = new URLSearchParams(req.query).get(SESSION_QUERY_PARAM);
-    const conn = new ClientConnection(peer, this.deps.nowMs(), urlSessionId);
+    const address = clientAddress(req, options.trustProxy);
+    const now = nowMs();
+    const conn = new ClientConnection(peer, now, urlSessionId, address, new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond * 2, now));
     this.live.add(conn);
+    // Limits are checked after the upgrade so that a browser learns why (a refused upgrade is only 1006).
+    if (this.live.size > options.maxConnections) return this.refuse(conn, CloseReasons.serverFull);
+    if (options.maxConnectionsPerIp > 0) {
+      const n = (this.perAddress.get(address) ?? 0) + 1;
+      this.perAddress.set(address, n);
+      if (n > options.maxConnectionsPerIp) return this.refuse(conn, CloseReasons.tooManyFromAddress);
+    }
     if (protocol === null || !SUPPORTED_SUBPROTOCOLS.includes(protocol)) this.closeWith(conn, CloseReasons.unsupportedVersion);
+    return conn;
+  }
+
+  private refuse(conn: ClientConnection, reason: CloseReason): ClientConnection {
+    this.closeWith(conn, reason);
     return conn;
   }
 
@@ -98,8 +125,20 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     conn.lastSeenMs = this.deps.nowMs();
   }
 
+  onPing(conn: ClientConnection): void {
+    if (conn.phase === 'closing' || conn.phase === 'closed') return;
+    const now = this.deps.nowMs();
+    conn.lastSeenMs = now;
+    if (!conn.frameBudget.take(now)) this.closeWith(conn, CloseReasons.frameRateLimit);
+  }
+
   onClose(conn: ClientConnection, code: number): void {
     this.live.delete(conn);
+    if (this.deps.options.maxConnectionsPerIp > 0) {
+      const n = (this.perAddress.get(conn.address) ?? 1) - 1;
+      if (n <= 0) this.perAddress.delete(conn.address);
+      else this.perAddress.set(conn.address, n);
+    }
     if (conn.phase === 'closed') return;
     if (conn.phase !== 'closing') {
       // The client (or the network) closed it. 1000/1001 is a clean end: page hide, close().
@@ -114,7 +153,9 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     const m = this.deps.metrics;
     m.hot.frames++;
     m.hot.bytes += data.byteLength;
-    conn.lastSeenMs = this.deps.nowMs();
+    const now = this.deps.nowMs();
+    conn.lastSeenMs = now;
+    if (!conn.frameBudget.take(now)) return this.closeWith(conn, CloseReasons.frameRateLimit);
     if (!isBinary) return this.closeWith(conn, CloseReasons.textFrame);
     if (data.byteLength > this.deps.options.maxFrameBytes) return this.closeWith(conn, CloseReasons.frameTooBig);
 
@@ -161,7 +202,13 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       sessions.attach(session, conn);
       metrics.sessionsResumed.inc();
     } else {
-      session = sessions.create(labels, conn);
+      if (sessions.size >= options.maxSessions) {
+        // Make room by dropping the session that has waited longest for a resume.
+        if (!sessions.evictOldestDetached()) return this.closeWith(conn, CloseReasons.sessionTableFull);
+        metrics.sessionsExpired.inc();
+      }
+      const rate = options.maxSamplesPerSecond;
+      session = sessions.create(labels, conn, new TokenBucket(rate, rate * 10, this.deps.nowMs()));
       metrics.sessionsOpened.inc();
     }
     conn.session = session;
@@ -185,8 +232,11 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     const started = performance.now();
     const { store, metrics } = this.deps;
     let applied = 0;
-    for (const sample of delta.samples) {
-      const reason = store.apply(sample, session.gauges);
+    // Samples beyond the session's budget are dropped (counted), the rest of the frame applies.
+    const allowed = session.sampleBudget.takeUpTo(this.deps.nowMs(), delta.samples.length);
+    if (allowed < delta.samples.length) this.rejected.set(RejectReason.RATE_LIMITED, delta.samples.length - allowed);
+    for (let i = 0; i < allowed; i++) {
+      const reason = store.apply(delta.samples[i], session.gauges);
       if (reason === null) applied++;
       else this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     }
@@ -269,6 +319,22 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   /** Refuses new upgrades and closes every client with 1012, spread evenly over windowMs. */
   async drain(windowMs: number): Promise<void> {
     this.draining = true;
+    await this.closeAllSpread(CloseReasons.serverRestart, windowMs);
+  }
+
+  /**
+   * A new whitelist: new catalogue and series store. Every session stays resumable; gauge parts are
+   * cleared (each client sends its gauges again on reconnect) and every connection is closed with 4006,
+   * spread over windowMs, so clients resume and get the new catalogue.
+   */
+  async replaceCatalog(catalog: ServerCatalog, store: SeriesStore, windowMs: number): Promise<void> {
+    this.deps.catalog = catalog;
+    this.deps.store = store;
+    for (const session of this.sessions.all()) session.gauges.clear();
+    await this.closeAllSpread(CloseReasons.catalogChanged, windowMs);
+  }
+
+  private async closeAllSpread(reason: CloseReason, windowMs: number): Promise<void> {
     const conns = [...this.live];
     const stepMs = conns.length > 1 ? windowMs / conns.length : 0;
     const started = this.deps.nowMs();
@@ -276,9 +342,18 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       const dueMs = started + i * stepMs;
       const waitMs = dueMs - this.deps.nowMs();
       if (waitMs > 1) await new Promise((r) => setTimeout(r, waitMs));
-      this.closeWith(conns[i]!, CloseReasons.serverRestart);
+      this.closeWith(conns[i]!, reason);
     }
   }
+}
+
+/** The client's address: the last X-Forwarded-For entry (what our proxy saw) when the proxy is trusted. */
+function clientAddress(req: UpgradeRequest, trustProxy: boolean): string {
+  if (trustProxy && req.forwardedFor !== undefined) {
+    const last = req.forwardedFor.split(',').at(-1)?.trim();
+    if (last !== undefined && last !== '') return last;
+  }
+  return req.remoteAddress;
 }
 
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {

@@ -27,6 +27,21 @@ export const DEFAULTS = Object.freeze({
   /** Per-connection send queue; a reader slower than this is closed. */
   maxBackpressureBytes: 1024 * 1024,
   drainWindowMs: 5_000,
+  /** Open connections in this process; more are accepted and closed with 1013 "try again later". */
+  maxConnections: 50_000,
+  /**
+   * Open connections per client address; 0 = off. Off by default because a whole school or office
+   * shares one address behind NAT; turn it on only where clients have their own addresses.
+   */
+  maxConnectionsPerIp: 0,
+  /** Frames (and pings) per second per connection, as a token bucket holding 2 s worth; excess → 1008. */
+  maxFramesPerSecond: 20,
+  /** Samples per second per session, as a token bucket holding 10 s worth; excess samples are dropped. */
+  maxSamplesPerSecond: 1_000,
+  /** Sessions held (connected or resumable); at the cap the oldest resumable one is dropped first. */
+  maxSessions: 100_000,
+  /** Honour X-Forwarded-For (client address) from a proxy in front; never enable without one. */
+  trustProxy: false,
   allowedOrigins: ['*'] as readonly string[],
   /** Upper bound on exposed whitelisted series (histogram buckets count), checked at config load. */
   maxSeries: 1_000_000,
@@ -52,13 +67,24 @@ export interface ServerOptions {
   readonly maxBackpressureBytes?: number;
   readonly drainWindowMs?: number;
   readonly allowedOrigins?: readonly string[];
+  readonly maxConnections?: number;
+  readonly maxConnectionsPerIp?: number;
+  readonly maxFramesPerSecond?: number;
+  readonly maxSamplesPerSecond?: number;
+  readonly maxSessions?: number;
+  readonly trustProxy?: boolean;
+  /** PEM certificate and key files: serve wss:// and https:// on the public side. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** Extra limit in ms for a slow HTTP request or upgrade (slowloris); default: the handshake timeout. */
+  readonly httpHeadersTimeoutMs?: number;
   /** Extra public HTTP routes (the demo page); path → response. */
   readonly staticRoutes?: ReadonlyMap<string, { readonly contentType: string; readonly body: string | Uint8Array }>;
   /** A pino logger; default: a silent one (the CLI passes a JSON logger on stdout). */
   readonly logger?: Logger;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger' | 'staticRoutes'>> & {
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger' | 'staticRoutes' | 'tls'>> & {
   readonly staticRoutes: ServerOptions['staticRoutes'] | undefined;
+  readonly tls: ServerOptions['tls'] | undefined;
   readonly logger: Logger;
 };

@@ -114,6 +114,44 @@ export class SeriesStore {
     return null;
   }
 
+  /**
+   * Copies the counter and histogram totals of another store (the whitelist before a reload) into this
+   * one, series by series, matched by metric name, type, buckets and label values. Series the new
+   * whitelist no longer allows are left behind; gauges are not copied (sessions send them again).
+   */
+  carryOver(old: SeriesStore): number {
+    let copied = 0;
+    const byName = new Map(old.metrics.map((m) => [m.entry.spec.name, m]));
+    for (const m of this.metrics) {
+      const o = byName.get(m.entry.spec.name);
+      if (o === undefined || o.entry.type !== m.entry.type || m.entry.type === 'gauge') continue;
+      if (m.entry.type === 'histogram' && o.entry.spec.buckets.join() !== m.entry.spec.buckets.join()) continue;
+      const newLabels = m.entry.spec.labels;
+      const oldLabels = o.entry.spec.labels;
+      if (newLabels.map((l) => l.name).join() !== oldLabels.map((l) => l.name).join()) continue;
+      // old value index → new value index, per label (-1: no longer allowed)
+      const remap = oldLabels.map((l, i) => l.allowedValues.map((v) => newLabels[i]!.allowedValues.indexOf(v)));
+      const width = m.entry.type === 'histogram' ? m.entry.bucketCount : 1;
+      for (let s = 0; s < o.entry.seriesCount; s++) {
+        let rest = s;
+        let target = 0;
+        let multiplier = 1;
+        for (let i = oldLabels.length - 1; i >= 0 && target >= 0; i--) {
+          const radix = o.entry.radices[i]!;
+          const mapped = remap[i]![rest % radix]!;
+          rest = Math.floor(rest / radix);
+          target = mapped < 0 ? -1 : target + mapped * multiplier;
+          multiplier *= m.entry.radices[i]!;
+        }
+        if (target < 0) continue;
+        for (let b = 0; b < width; b++) m.values[target * width + b] = o.values[s * width + b]!;
+        if (m.entry.type === 'histogram') m.sums[target] = o.sums[s]!;
+        copied++;
+      }
+    }
+    return copied;
+  }
+
   /** Takes a session's gauge parts out of the totals (its connection went away). */
   removeGaugeParts(gauges: GaugeParts): void {
     for (const [key, value] of gauges) {

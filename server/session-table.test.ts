@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SessionTable, type Session } from './session-table.js';
+import { TokenBucket } from './token-bucket.js';
+
+const bucket = (): TokenBucket => new TokenBucket(1, 1, 0);
 
 type Conn = { readonly name: string };
 const conn = (name: string): Conn => ({ name });
@@ -9,8 +12,8 @@ describe('SessionTable', () => {
   it('creates attached sessions with fresh ids and tokens, seq 0 and no gauges', () => {
     const t = new SessionTable<Conn>();
     const c = conn('c1');
-    const a = t.create({ app: 'student' }, c);
-    const b = t.create({ app: 'teacher' }, conn('c2'));
+    const a = t.create({ app: 'student' }, c, bucket());
+    const b = t.create({ app: 'teacher' }, conn('c2'), bucket());
     expect(a.attachedTo).toBe(c);
     expect(a.lastAppliedSeq).toBe(0);
     expect(a.gauges.size).toBe(0);
@@ -24,8 +27,8 @@ describe('SessionTable', () => {
 
   it('finds a session only with its id and exactly its token', () => {
     const t = new SessionTable<Conn>();
-    const a = t.create({}, conn('c1'));
-    const b = t.create({}, conn('c2'));
+    const a = t.create({}, conn('c1'), bucket());
+    const b = t.create({}, conn('c2'), bucket());
     expect(t.find(a.id, a.token)).toBe(a);
     expect(t.find(b.id, b.token)).toBe(b);
     expect(t.find(a.id, b.token)).toBeNull(); // wrong token, same length
@@ -41,7 +44,7 @@ describe('SessionTable', () => {
 
   it('detach and attach move a session in and out of the resumable set', () => {
     const t = new SessionTable<Conn>();
-    const a = t.create({}, conn('c1'));
+    const a = t.create({}, conn('c1'), bucket());
     t.detach(a, 1000);
     expect(a.attachedTo).toBeNull();
     expect(a.detachedAtMs).toBe(1000);
@@ -58,7 +61,7 @@ describe('SessionTable', () => {
 
   it('expires only sessions detached at least ttl ago, oldest detach first', () => {
     const t = new SessionTable<Conn>();
-    const [a, b, c] = [t.create({}, conn('a')), t.create({}, conn('b')), t.create({}, conn('c'))] as const;
+    const [a, b, c] = [t.create({}, conn('a'), bucket()), t.create({}, conn('b'), bucket()), t.create({}, conn('c'), bucket())] as const;
     t.detach(a, 100);
     t.detach(b, 200);
     t.detach(c, 300);
@@ -74,9 +77,9 @@ describe('SessionTable', () => {
 
   it('a re-detach moves the session to the back of the expiry order', () => {
     const t = new SessionTable<Conn>();
-    const a = t.create({}, conn('a'));
-    const b = t.create({}, conn('b'));
-    const c = t.create({}, conn('c'));
+    const a = t.create({}, conn('a'), bucket());
+    const b = t.create({}, conn('b'), bucket());
+    const c = t.create({}, conn('c'), bucket());
     t.detach(a, 100);
     t.detach(b, 150);
     t.attach(a, conn('a2'));
@@ -95,8 +98,8 @@ describe('SessionTable', () => {
 
   it('detaching an already detached session restarts its ttl', () => {
     const t = new SessionTable<Conn>();
-    const a = t.create({}, conn('a'));
-    const b = t.create({}, conn('b'));
+    const a = t.create({}, conn('a'), bucket());
+    const b = t.create({}, conn('b'), bucket());
     t.detach(a, 0);
     t.detach(b, 50);
     t.detach(a, 100);
@@ -109,8 +112,8 @@ describe('SessionTable', () => {
 
   it('end removes a session, attached or detached, at once', () => {
     const t = new SessionTable<Conn>();
-    const a = t.create({}, conn('a'));
-    const b = t.create({}, conn('b'));
+    const a = t.create({}, conn('a'), bucket());
+    const b = t.create({}, conn('b'), bucket());
     t.detach(b, 0);
     t.end(a);
     t.end(b);

@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { GaugeParts } from './series-store.js';
+import type { TokenBucket } from './token-bucket.js';
 
 export interface Session<C> {
   readonly id: string;
@@ -12,6 +13,8 @@ export interface Session<C> {
   readonly gauges: GaugeParts;
   /** When it was detached (ms, monotonic clock), for expiry. */
   detachedAtMs: number;
+  /** Samples-per-second budget, created by the owner of the table. */
+  readonly sampleBudget: TokenBucket;
 }
 
 const newId = (): string => randomBytes(16).toString('base64url');
@@ -32,8 +35,8 @@ export class SessionTable<C> {
     return this.detached.size;
   }
 
-  create(labels: Readonly<Record<string, string>>, attachTo: C): Session<C> {
-    const session: Session<C> = { id: newId(), token: newId(), labels, lastAppliedSeq: 0, attachedTo: attachTo, gauges: new Map(), detachedAtMs: 0 };
+  create(labels: Readonly<Record<string, string>>, attachTo: C, sampleBudget: TokenBucket): Session<C> {
+    const session: Session<C> = { id: newId(), token: newId(), labels, lastAppliedSeq: 0, attachedTo: attachTo, gauges: new Map(), detachedAtMs: 0, sampleBudget };
     this.byId.set(session.id, session);
     return session;
   }
@@ -62,6 +65,20 @@ export class SessionTable<C> {
   end(session: Session<C>): void {
     this.byId.delete(session.id);
     this.detached.delete(session.id);
+  }
+
+  /** Drops the session that has waited longest for a resume; false when every session is connected. */
+  evictOldestDetached(): boolean {
+    for (const session of this.detached.values()) {
+      this.end(session);
+      return true;
+    }
+    return false;
+  }
+
+  /** Every session, connected or not. */
+  all(): IterableIterator<Session<C>> {
+    return this.byId.values();
   }
 
   /** Drops sessions detached for longer than ttlMs; returns how many. */

@@ -10,6 +10,7 @@ import { SelfMetrics } from './self-metrics.js';
 import { SeriesStore } from './series-store.js';
 import { selectTransport } from './transport/select-transport.js';
 import type { HttpHandler, TransportName } from './transport/types.js';
+import type { Whitelist } from './config/types.js';
 
 export { VERSION };
 
@@ -27,6 +28,12 @@ export interface RunningServer {
   drain(windowMs?: number): Promise<void>;
   /** Immediate: drops every connection and releases both ports. */
   close(): Promise<void>;
+  /**
+   * Applies a new whitelist without dropping sessions: totals of series that stay are kept, every
+   * client is reconnected (4006, spread over the drain window) to get the new catalogue. Rejects, keeping
+   * the old whitelist, when the session labels changed (that needs a restart).
+   */
+  reload(whitelist: Whitelist): Promise<{ readonly catalogVersion: number; readonly changed: boolean }>;
 }
 
 function resolveOptions(options: ServerOptions): ResolvedServerOptions {
@@ -48,6 +55,14 @@ function resolveOptions(options: ServerOptions): ResolvedServerOptions {
     maxBackpressureBytes: options.maxBackpressureBytes ?? DEFAULTS.maxBackpressureBytes,
     drainWindowMs: options.drainWindowMs ?? DEFAULTS.drainWindowMs,
     allowedOrigins: options.allowedOrigins ?? DEFAULTS.allowedOrigins,
+    maxConnections: options.maxConnections ?? DEFAULTS.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp,
+    maxFramesPerSecond: options.maxFramesPerSecond ?? DEFAULTS.maxFramesPerSecond,
+    maxSamplesPerSecond: options.maxSamplesPerSecond ?? DEFAULTS.maxSamplesPerSecond,
+    maxSessions: options.maxSessions ?? DEFAULTS.maxSessions,
+    trustProxy: options.trustProxy ?? DEFAULTS.trustProxy,
+    tls: options.tls,
+    httpHeadersTimeoutMs: options.httpHeadersTimeoutMs ?? options.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs,
     staticRoutes: options.staticRoutes,
     logger: options.logger ?? pino({ level: 'silent' }),
   };
@@ -66,6 +81,12 @@ function resolveOptions(options: ServerOptions): ResolvedServerOptions {
   positive('maxSampleValue', 1);
   positive('maxBackpressureBytes', 1024);
   positive('drainWindowMs', 0);
+  positive('maxConnections', 1);
+  positive('maxConnectionsPerIp', 0);
+  positive('maxFramesPerSecond', 1);
+  positive('maxSamplesPerSecond', 1);
+  positive('maxSessions', 1);
+  positive('httpHeadersTimeoutMs', 100);
   if (o.maxFrameBytes > o.maxPayloadBytes) problems.push(`maxFrameBytes (${o.maxFrameBytes}) must not exceed maxPayloadBytes (${o.maxPayloadBytes})`);
   for (const p of ['port', 'metricsPort'] as const) if (!Number.isInteger(o[p]) || o[p] < 0 || o[p] > 65535) problems.push(`${p} must be 0–65535 (got ${o[p]})`);
   if (problems.length > 0) throw new TypeError(`invalid server options:\n  ${problems.join('\n  ')}`);
@@ -77,10 +98,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const o = resolveOptions(options);
   const log = o.logger;
   const epoch = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-  const catalog = new ServerCatalog(o.whitelist);
+  let catalog = new ServerCatalog(o.whitelist);
   const store = new SeriesStore(catalog, o.maxSampleValue);
   const metrics = new SelfMetrics(catalog.sessionLabels, VERSION);
-  const exposition = new SeriesExposition(store);
+  let exposition = new SeriesExposition(store);
   const t0 = performance.now();
   const handler = new ConnectionHandler({ catalog, store, metrics, options: o, epoch, log, nowMs: () => performance.now() - t0 });
 
@@ -96,7 +117,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { name, start } = await selectTransport(o.transport, log);
   const transport = await start({
     host: o.host, port: o.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
-    handlers: handler, http, log,
+    handlers: handler, http, log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs, ...(o.tls === undefined ? {} : { tls: o.tls }),
   });
   let ready = true;
   let metricsSide: Awaited<ReturnType<typeof startMetricsServer>>;
@@ -156,5 +177,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await close();
     },
     close,
+    async reload(whitelist) {
+      const next = new ServerCatalog(whitelist);
+      if (JSON.stringify(next.sessionLabels) !== JSON.stringify(catalog.sessionLabels)) {
+        throw new Error('sessionLabels changed: connected_clients would change its labels; restart to apply');
+      }
+      if (next.wire.version === catalog.wire.version) return { catalogVersion: next.wire.version, changed: false };
+      const nextStore = new SeriesStore(next, o.maxSampleValue);
+      const kept = nextStore.carryOver(handler.currentStore);
+      catalog = next;
+      exposition = new SeriesExposition(nextStore);
+      log.info({ catalogVersion: next.wire.version, metrics: next.entries.length, seriesKept: kept, clients: handler.live.size }, 'whitelist reloaded; reconnecting clients for the new catalogue');
+      await handler.replaceCatalog(next, nextStore, o.drainWindowMs);
+      return { catalogVersion: next.wire.version, changed: true };
+    },
   };
 }

@@ -27,6 +27,8 @@ export interface UpgradeRequest {
   /** Offered subprotocols from Sec-WebSocket-Protocol, in order, trimmed. */
   readonly protocols: readonly string[];
   readonly remoteAddress: string;
+  /** The X-Forwarded-For header as sent, undefined when absent (only trusted with --trust-proxy). */
+  readonly forwardedFor: string | undefined;
 }
 
 export type UpgradeDecision =
@@ -41,6 +43,8 @@ export interface ConnectionHandlers<S> {
   /** `data` is only valid during the call (uWS reuses the buffer): copy it to keep it. */
   onMessage(state: S, data: Uint8Array, isBinary: boolean): void;
   onPong(state: S): void;
+  /** A ping from the peer (the transport answers it with a pong itself); counted against rate limits. */
+  onPing(state: S): void;
   /** Called exactly once per opened connection, whoever closed it. */
   onClose(state: S, code: number, reason: string): void;
 }
@@ -72,6 +76,13 @@ export interface TransportOptions<S> {
   readonly maxBackpressureBytes: number;
   readonly handlers: ConnectionHandlers<S>;
   readonly http: HttpHandler;
+  /** PEM files for wss:// and https:// without a proxy in front; plain ws:// and http:// when absent. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /**
+   * Slow or stuck HTTP requests (slowloris) are dropped after this: the request line and headers of an
+   * upgrade or an HTTP request must arrive within it.
+   */
+  readonly httpHeadersTimeoutMs: number;
   readonly log: Logger;
 }
 
