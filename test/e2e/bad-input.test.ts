@@ -190,6 +190,21 @@ describe.each(TRANSPORTS)('bad input over %s: a close code for the offender, not
     expect(valueOf(m, 'usage_total{feature="a"}')).toBe(0);
   });
 
+  it('uint64 and bigint-sized numbers: as seq → 1007; as a sample value → too_large, dropped alone', async () => {
+    const { c, w } = await welcomed();
+    // [2, seq=1, version, [[0, 0, 2^64-1], [0, 0, 2]], {}] with the increment as a msgpack uint64
+    const version = Buffer.from(encode(w.catalog.version)).toString('hex');
+    c.send(Buffer.from(`950201${version}9293000 0cf ffffffffffffffff 93000002 80`.replace(/ /g, ''), 'hex'));
+    await c.next((m) => (m.type === 2 && m.lastAppliedSeq === 1 ? m : undefined));
+    let m = await scrape(server.metricsPort);
+    expect(valueOf(m, 'usage_total{feature="a"}')).toBe(2);
+    expect(valueOf(m, 'promstream_rejected_samples_total{reason="too_large"}')).toBe(1);
+    c.send(Buffer.from(`9502cfffffffffffffffff${version}9080`, 'hex'));
+    expect(await c.closed).toEqual({ code: 1007, reason: CloseReasons.badShape.reason });
+    m = await honestUndisturbed();
+    expect(valueOf(m, 'usage_total{feature="a"}')).toBe(2);
+  });
+
   it('a delta on an old catalogue version → 4006, nothing applied', async () => {
     const { c, w } = await welcomed();
     c.send(encodeDelta(1, (w.catalog.version + 1) >>> 0, [[0, 0, 1]], new Map()));

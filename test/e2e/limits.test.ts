@@ -35,6 +35,30 @@ describe.each(TRANSPORTS)('limits over %s: each breach gets its close code and c
     expect(valueOf(await scrape(s.metricsPort), 'usage_total{feature="c"}')).toBe(expected);
   };
 
+  it('--allowed-origins: a browser from another origin is refused at the upgrade with 403 and counted', async () => {
+    const s = (server = await startTestServer(transport, { allowedOrigins: ['https://app.example.com', '*.school.example'] }));
+    await expect(rawClient(s.port, { headers: { origin: 'https://evil.example.net' } })).rejects.toThrow('upgrade refused: 403');
+    for (const origin of ['https://app.example.com', 'https://a.school.example']) {
+      const ok = await raw(s, { origin });
+      expect((await ok.hello({ app: 'student' })).type).toBe(1);
+    }
+    const scriptWithoutOrigin = await raw(s);
+    expect((await scriptWithoutOrigin.hello({ app: 'student' })).type).toBe(1);
+    expect(valueOf(await scrape(s.metricsPort), 'promstream_protocol_errors_total{reason="origin_not_allowed"}')).toBe(1);
+  });
+
+  it('a WebSocket on another path than /ws is refused with 404', async () => {
+    const s = (server = await startTestServer(transport));
+    const WebSocket = (await import('ws')).default;
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${s.port}/socket`, ['promstream.v1']);
+      ws.on('error', () => {});
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('opened')));
+    });
+    expect(status).toBe(404);
+  });
+
   it('--max-connections: the next connection is accepted and closed with 1013', async () => {
     const s = (server = await startTestServer(transport, { maxConnections: 3 }));
     const c = await honestClient(s);
