@@ -365,3 +365,39 @@ describe('promstream serve --transport', () => {
     expect((await httpGet(`http://127.0.0.1:${s.metricsPort}/metrics`)).body.split('\n')).toContain('connected_clients{app="demo"} 1');
   });
 });
+
+describe('promstream serve: SIGHUP reloads the whitelist', () => {
+  it('applies a valid whitelist and refuses an invalid one with every problem logged, keeping the old', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'promstream-sighup-'));
+    const file = path.join(dir, 'metrics.json');
+    const metric = (name: string) => ({ name, help: 'h', type: 'counter', labels: [{ name: 'f', allowedValues: ['x'] }] });
+    try {
+      writeFileSync(file, JSON.stringify({ allowedMetrics: [metric('first_total')] }));
+      const server = await startServe(['--config', file]);
+      const peer = await helloPeer(server.port, {});
+      const before = (await httpGet(`http://127.0.0.1:${server.metricsPort}/metrics`)).body;
+      expect(before).toContain('first_total{f="x"} 0');
+      expect(before).not.toContain('second_total');
+
+      writeFileSync(file, JSON.stringify({ allowedMetrics: [metric('first_total'), metric('second_total')] }));
+      server.proc.signal('SIGHUP');
+      const applied = await server.proc.waitForLog((r) => r.msg === 'whitelist reload applied', { what: 'the reload to apply' });
+      expect(applied['changed']).toBe(true);
+      expect(await within(peer.closed, 10_000, 'the 4006 close')).toEqual({ code: 4006, reason: CloseReasons.catalogChanged.reason });
+      const after = (await httpGet(`http://127.0.0.1:${server.metricsPort}/metrics`)).body;
+      expect(after).toContain('second_total{f="x"} 0');
+
+      writeFileSync(file, JSON.stringify({ allowedMetrics: [{ name: 'bad name', help: '', type: 'gauge', extra: 1 }] }));
+      server.proc.signal('SIGHUP');
+      const refused = await server.proc.waitForLog((r) => r.msg === 'whitelist reload refused; keeping the old whitelist', { what: 'the refusal' });
+      const problems = refused['problems'] as string[];
+      expect(problems.length).toBe(3);
+      for (const p of problems) expect(p.startsWith(`${file}: metric bad name`)).toBe(true);
+      const kept = (await httpGet(`http://127.0.0.1:${server.metricsPort}/metrics`)).body;
+      expect(kept).toContain('second_total{f="x"} 0');
+      expect(server.proc.exit).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
