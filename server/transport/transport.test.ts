@@ -3,12 +3,19 @@
  * the `ws` client. Waits are on events or conditions with a deadline, never on the clock alone.
  */
 import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { connect as connectTcp, createServer as createTcpServer, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
-import type { ConnectionHandlers, HttpHandler, Peer, RunningTransport, StartTransport, UpgradeRequest } from './types.js';
+import type { ConnectionHandlers, HttpHandler, Peer, RunningTransport, StartTransport, TransportName, UpgradeRequest } from './types.js';
 import { startWsTransport } from './ws-transport.js';
 import { loadUws, startUwsTransport } from './uws-transport.js';
 import { selectTransport } from './select-transport.js';
@@ -19,6 +26,51 @@ const MAX_PAYLOAD_BYTES = 16 * 1024;
 const MAX_BACKPRESSURE_BYTES = 256 * 1024;
 const DEADLINE_MS = 5_000;
 const PROTOCOL = 'promstream.v1';
+/** The production default (the handshake timeout); the slowloris tests pass a short one. */
+const HTTP_HEADERS_TIMEOUT_MS = 10_000;
+const SHORT_HTTP_HEADERS_TIMEOUT_MS = 1_000;
+/** uWS cuts slow HTTP peers on its own fixed clock, 8–12 s after they connect (uws-transport.ts). */
+const UWS_FIXED_HTTP_TIMEOUT_MS = 12_000;
+/** Scheduling noise on a busy 2-core machine running two test files at once. */
+const DROP_SLACK_MS = 2_000;
+
+/** openssl makes the self-signed certificates of the TLS tests; without it they are skipped. */
+const opensslPresent = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+const tlsDir = mkdtempSync(join(tmpdir(), 'promstream-transport-'));
+afterAll(() => rmSync(tlsDir, { recursive: true, force: true }));
+
+interface CertPair {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly cert: Buffer;
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1, so that clients verify it against itself as the CA
+ * (rather than switching verification off) while connecting to the address the server listens on.
+ */
+function selfSignedPair(name: string): CertPair {
+  const certFile = join(tlsDir, `${name}-cert.pem`);
+  const keyFile = join(tlsDir, `${name}-key.pem`);
+  const args = ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1'];
+  args.push('-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile);
+  const made = spawnSync('openssl', args, { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
+  return { certFile, keyFile, cert: readFileSync(certFile) };
+}
+
+let tlsPair: CertPair | undefined;
+let otherTlsPair: CertPair | undefined;
+beforeAll(() => {
+  if (!opensslPresent) return;
+  tlsPair = selfSignedPair('server');
+  otherTlsPair = selfSignedPair('other');
+});
+
+function pairOf(pair: CertPair | undefined): CertPair {
+  if (pair === undefined) throw new Error('no certificate: openssl missing');
+  return pair;
+}
 
 /** Server-side view of one connection, filled in by the test handlers. */
 interface Conn {
@@ -27,12 +79,18 @@ interface Conn {
   readonly protocol: string | null;
   readonly messages: Array<{ readonly data: Uint8Array; readonly isBinary: boolean }>;
   pongs: number;
+  pings: number;
+  /** Makes onPing close the connection with this, as a ping-flood limit would. */
+  closeOnPing: { readonly code: number; readonly reason: string } | null;
   readonly closes: Array<{ readonly code: number; readonly reason: string }>;
 }
 
 interface Harness {
   readonly transport: RunningTransport;
+  /** ws:// or wss:// with the port, no path. */
   readonly url: string;
+  /** What a client needs to trust the server: the self-signed certificate as CA, when TLS. */
+  readonly clientOptions: ClientOptions;
   readonly upgrades: UpgradeRequest[];
   readonly conns: Conn[];
 }
@@ -65,7 +123,7 @@ function testHandlers(upgrades: UpgradeRequest[], conns: Conn[]): ConnectionHand
       return { accept: true, protocol: request.protocols.includes(PROTOCOL) ? PROTOCOL : null };
     },
     onOpen(peer, request, protocol) {
-      const conn: Conn = { peer, request, protocol, messages: [], pongs: 0, closes: [] };
+      const conn: Conn = { peer, request, protocol, messages: [], pongs: 0, pings: 0, closeOnPing: null, closes: [] };
       conns.push(conn);
       return conn;
     },
@@ -78,6 +136,10 @@ function testHandlers(upgrades: UpgradeRequest[], conns: Conn[]): ConnectionHand
     onPong(conn) {
       conn.pongs += 1;
     },
+    onPing(conn) {
+      conn.pings += 1;
+      if (conn.closeOnPing !== null) conn.peer.close(conn.closeOnPing.code, conn.closeOnPing.reason);
+    },
     onClose(conn, code, reason) {
       conn.closes.push({ code, reason });
     },
@@ -89,7 +151,13 @@ const http: HttpHandler = (req) =>
     ? { status: 200, headers: { 'content-type': 'text/plain', 'x-seen': `${req.method} ${req.query} ${req.headers['x-probe']}` }, body: 'ok' }
     : null;
 
-async function startHarness(start: StartTransport, port = 0): Promise<Harness> {
+interface HarnessOptions {
+  readonly port?: number;
+  readonly tls?: CertPair;
+  readonly httpHeadersTimeoutMs?: number;
+}
+
+async function startHarness(start: StartTransport, { port = 0, tls, httpHeadersTimeoutMs = HTTP_HEADERS_TIMEOUT_MS }: HarnessOptions = {}): Promise<Harness> {
   const upgrades: UpgradeRequest[] = [];
   const conns: Conn[] = [];
   const transport = await start({
@@ -99,10 +167,14 @@ async function startHarness(start: StartTransport, port = 0): Promise<Harness> {
     maxBackpressureBytes: MAX_BACKPRESSURE_BYTES,
     handlers: testHandlers(upgrades, conns),
     http,
+    httpHeadersTimeoutMs,
+    ...(tls === undefined ? {} : { tls: { certFile: tls.certFile, keyFile: tls.keyFile } }),
     log,
   });
   cleanups.push(() => transport.close());
-  return { transport, url: `ws://127.0.0.1:${transport.port}`, upgrades, conns };
+  const scheme = tls === undefined ? 'ws' : 'wss';
+  const clientOptions: ClientOptions = tls === undefined ? {} : { ca: tls.cert };
+  return { transport, url: `${scheme}://127.0.0.1:${transport.port}`, clientOptions, upgrades, conns };
 }
 
 function client(url: string, protocols: string[] = [PROTOCOL], options: ClientOptions = {}): WebSocket {
@@ -115,7 +187,7 @@ function client(url: string, protocols: string[] = [PROTOCOL], options: ClientOp
 /** Opens a client and returns it with the server side of its connection (one at a time). */
 async function connected(h: Harness, path = '/ws', protocols: string[] = [PROTOCOL]): Promise<{ ws: WebSocket; conn: Conn }> {
   const index = h.conns.length;
-  const ws = client(h.url + path, protocols);
+  const ws = client(h.url + path, protocols, h.clientOptions);
   await event(ws, 'open');
   await until(() => h.conns.length > index, 'onOpen');
   const conn = h.conns[index];
@@ -139,6 +211,75 @@ async function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }>
   return { code, reason: reason.toString() };
 }
 
+/**
+ * How long a slow or silent HTTP peer may stay connected: ws honours the option, late by at most
+ * Node's sweep interval; uWS ignores it and cuts on its own fixed clock.
+ */
+function dropBoundMs(name: TransportName, httpHeadersTimeoutMs: number): number {
+  const bound =
+    name === 'ws'
+      ? httpHeadersTimeoutMs + Math.min(1000, httpHeadersTimeoutMs / 2)
+      : Math.max(httpHeadersTimeoutMs, UWS_FIXED_HTTP_TIMEOUT_MS);
+  return bound + DROP_SLACK_MS;
+}
+
+/** One header line, sent a byte at a time by the slowloris peers: never the blank line that ends them. */
+const TRICKLED_HEADER = 'X-Pad: 1\r\n';
+
+/**
+ * Writes `opening` on a connected socket, then (when `trickle`) one header byte every 200 ms. Stops
+ * by itself when the server closes the socket or `boundMs` has passed; resolves with the ms the
+ * server took to close it, or null when it did not within the bound.
+ */
+async function msUntilDropped(socket: Socket, opening: string, trickle: boolean, boundMs: number): Promise<number | null> {
+  cleanups.push(() => socket.destroy());
+  socket.on('error', () => {}); // writes racing the server's close
+  socket.resume(); // a 408 from Node, read and dropped
+  const startedMs = performance.now();
+  if (opening !== '') socket.write(opening);
+  let sent = 0;
+  const trickler = trickle
+    ? setInterval(() => {
+        if (socket.writable) socket.write(TRICKLED_HEADER.charAt(sent++ % TRICKLED_HEADER.length));
+      }, 200)
+    : undefined;
+  let deadline: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      once(socket, 'close').then(() => performance.now() - startedMs),
+      new Promise<null>((resolve) => (deadline = setTimeout(resolve, boundMs, null))),
+    ]);
+  } finally {
+    clearInterval(trickler);
+    clearTimeout(deadline);
+  }
+}
+
+async function rawTcp(port: number): Promise<Socket> {
+  const socket = connectTcp(port, '127.0.0.1');
+  socket.on('error', () => {});
+  await event(socket, 'connect');
+  return socket;
+}
+
+/** A GET over https that trusts `ca`, on a fresh connection (no keep-alive left behind). */
+async function httpsGet(url: string, ca: Buffer, headers: Record<string, string>): Promise<{ res: IncomingMessage; body: string }> {
+  const req = httpsRequest(url, { ca, headers, agent: false });
+  req.on('error', () => {}); // asserted through 'response'
+  req.end();
+  const [res] = await event<[IncomingMessage]>(req, 'response');
+  let body = '';
+  for await (const chunk of res) body += String(chunk);
+  return { res, body };
+}
+
+/** Echo round trip: the transport still serves this connection. */
+async function echoes(ws: WebSocket, byte: number): Promise<void> {
+  const echoed = event<[Buffer]>(ws, 'message');
+  ws.send(new Uint8Array([byte]));
+  expect([...(await echoed)[0]]).toEqual([byte]);
+}
+
 async function refusal(ws: WebSocket): Promise<{ status: number | undefined; body: string }> {
   const [, res] = await event<[unknown, NodeJS.ReadableStream & { statusCode?: number }]>(ws, 'unexpected-response');
   let body = '';
@@ -151,6 +292,7 @@ describe.each([
   ['ws', startWsTransport],
 ] as const)('%s transport', (name, start) => {
   const test = name === 'uws' && !uwsLoaded ? it.skip : it;
+  const tlsTest = opensslPresent ? test : it.skip;
 
   test('reports its name and the port it bound', async () => {
     const h = await startHarness(start);
@@ -162,8 +304,15 @@ describe.each([
     const h = await startHarness(start);
     const ws = client(`${h.url}/ws?session=abc&x=1`, ['other', PROTOCOL], { origin: 'https://app.example' });
     await event(ws, 'open');
-    expect(h.upgrades).toEqual([
-      { path: '/ws', query: 'session=abc&x=1', origin: 'https://app.example', protocols: ['other', PROTOCOL], remoteAddress: '127.0.0.1' },
+    expect(h.upgrades).toStrictEqual([
+      {
+        path: '/ws',
+        query: 'session=abc&x=1',
+        origin: 'https://app.example',
+        protocols: ['other', PROTOCOL],
+        remoteAddress: '127.0.0.1',
+        forwardedFor: undefined,
+      },
     ]);
     expect(ws.protocol).toBe(PROTOCOL);
     await until(() => h.conns.length === 1, 'onOpen');
@@ -174,7 +323,14 @@ describe.each([
   test('no origin, no query, no protocol offered: undefined, empty, none echoed', async () => {
     const h = await startHarness(start);
     const { ws, conn } = await connected(h, '/ws', []);
-    expect(h.upgrades[0]).toEqual({ path: '/ws', query: '', origin: undefined, protocols: [], remoteAddress: '127.0.0.1' });
+    expect(h.upgrades[0]).toStrictEqual({
+      path: '/ws',
+      query: '',
+      origin: undefined,
+      protocols: [],
+      remoteAddress: '127.0.0.1',
+      forwardedFor: undefined,
+    });
     expect(ws.protocol).toBe('');
     expect(conn.protocol).toBeNull();
   });
@@ -294,7 +450,7 @@ describe.each([
     // A fixed port, as in production: uSockets sets SO_REUSEADDR only on a non-zero port, and
     // without it the server side of a closed connection (TIME_WAIT) blocks the port for a minute.
     const port = await freePort();
-    const h = await startHarness(start, port);
+    const h = await startHarness(start, { port });
     const { ws, conn } = await connected(h);
     const closed = closeOf(ws);
     await h.transport.close();
@@ -306,14 +462,14 @@ describe.each([
     probe.close();
     await event(probe, 'close');
     // A restart on the same port binds too.
-    const again = await startHarness(start, port);
+    const again = await startHarness(start, { port });
     expect(again.transport.port).toBe(port);
   });
 
   test('a port in use is an error, not a shared port', async () => {
     const port = await freePort();
-    await startHarness(start, port);
-    await expect(startHarness(start, port)).rejects.toThrow();
+    await startHarness(start, { port });
+    await expect(startHarness(start, { port })).rejects.toThrow();
   });
 
   test('a frame above maxPayloadBytes closes the connection', async () => {
@@ -368,6 +524,169 @@ describe.each([
     const echoed = event<[Buffer]>(ws, 'message');
     ws.send(new Uint8Array([5]));
     expect([...(await echoed)[0]]).toEqual([5]);
+  });
+
+  test('forwardedFor is X-Forwarded-For exactly as sent, repeated lines joined with ", "', async () => {
+    const h = await startHarness(start);
+    const sent = '203.0.113.7,  198.51.100.2 ,10.0.0.1';
+    const single = client(`${h.url}/ws`, [PROTOCOL], { headers: { 'X-Forwarded-For': sent } });
+    await event(single, 'open');
+    expect(h.upgrades[0]?.forwardedFor).toBe(sent);
+    // A proxy may add a line of its own after the client's; the ws client cannot repeat a header.
+    const raw = await rawTcp(h.transport.port);
+    cleanups.push(() => raw.destroy());
+    raw.write(
+      'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+        'X-Forwarded-For: 198.51.100.9\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n',
+    );
+    const [head] = await event<[Buffer]>(raw, 'data');
+    expect(head.toString()).toMatch(/^HTTP\/1\.1 101 /);
+    expect(h.upgrades[1]?.forwardedFor).toBe('198.51.100.9, 203.0.113.7');
+    await until(() => h.conns.length === 2, 'onOpen');
+    expect(h.conns.map((conn) => conn.request.forwardedFor)).toEqual([sent, '198.51.100.9, 203.0.113.7']);
+    const without = await connected(h);
+    expect(without.conn.request).toHaveProperty('forwardedFor', undefined);
+  });
+
+  test('a ping from the client: onPing, and the client gets its pong', async () => {
+    const h = await startHarness(start);
+    const { ws, conn } = await connected(h);
+    for (const payload of ['first', 'second', '']) {
+      const pong = event<[Buffer]>(ws, 'pong');
+      ws.ping(payload);
+      expect((await pong)[0].toString()).toBe(payload);
+    }
+    await until(() => conn.pings === 3, 'three onPing calls');
+    expect(conn.pongs).toBe(0);
+    await echoes(ws, 3);
+  });
+
+  test('onPing may close the connection (a ping-flood limit): the client sees that code', async () => {
+    const h = await startHarness(start);
+    const { ws, conn } = await connected(h);
+    conn.closeOnPing = { code: 1008, reason: 'too many frames' };
+    const closed = closeOf(ws);
+    ws.ping();
+    expect(await closed).toEqual({ code: 1008, reason: 'too many frames' });
+    await until(() => conn.closes.length === 1, 'onClose');
+    expect(conn.closes).toEqual([{ code: 1008, reason: 'too many frames' }]);
+  });
+
+  test('a message fragmented past maxPayloadBytes closes its connection; others are served', async () => {
+    const h = await startHarness(start);
+    const bystander = await connected(h);
+    const fragmentBytes = 1024;
+    for (const binary of [true, false]) {
+      const { ws, conn } = await connected(h);
+      const closed = closeOf(ws);
+      const fragment = binary ? new Uint8Array(fragmentBytes) : 'a'.repeat(fragmentBytes);
+      // Each fragment is small; only their sum passes the limit. Bounded at twice the limit.
+      for (let sent = 0; sent < 2 * MAX_PAYLOAD_BYTES && ws.readyState === WebSocket.OPEN; sent += fragmentBytes) {
+        ws.send(fragment, { binary, fin: false });
+      }
+      const { code } = await closed;
+      // ws answers with 1009; uWS cuts the socket without a close frame.
+      expect(name === 'ws' ? [1009] : [1006, 1009]).toContain(code);
+      await until(() => conn.closes.length === 1, 'onClose');
+      // 1006 on both: uWS sends no close frame, and ws stops reading once it has sent its 1009, so
+      // it never sees the client's reply.
+      expect(conn.closes[0]?.code).toBe(1006);
+      expect(conn.messages).toHaveLength(0);
+    }
+    await echoes(bystander.ws, 4);
+    await echoes((await connected(h)).ws, 5);
+  });
+
+  test('a peer that trickles its upgrade headers (slowloris) is dropped within the bound', async () => {
+    const h = await startHarness(start, { httpHeadersTimeoutMs: SHORT_HTTP_HEADERS_TIMEOUT_MS });
+    const bound = dropBoundMs(name, SHORT_HTTP_HEADERS_TIMEOUT_MS);
+    const droppedAfter = await msUntilDropped(await rawTcp(h.transport.port), 'GET /ws HTTP/1.1\r\nHost: x\r\n', true, bound);
+    expect(droppedAfter, `still connected after ${bound} ms`).not.toBeNull();
+    expect(h.upgrades).toHaveLength(0);
+    await echoes((await connected(h)).ws, 6);
+  });
+
+  test('a peer that connects and sends nothing is dropped within the bound', async () => {
+    const h = await startHarness(start, { httpHeadersTimeoutMs: SHORT_HTTP_HEADERS_TIMEOUT_MS });
+    const bound = dropBoundMs(name, SHORT_HTTP_HEADERS_TIMEOUT_MS);
+    const droppedAfter = await msUntilDropped(await rawTcp(h.transport.port), '', false, bound);
+    expect(droppedAfter, `still connected after ${bound} ms`).not.toBeNull();
+    await echoes((await connected(h)).ws, 7);
+  });
+
+  test('a missing or unreadable TLS file fails start-up with an error naming it', async () => {
+    const missing = join(tlsDir, 'missing.pem');
+    const garbage = join(tlsDir, 'garbage.pem');
+    const directory = join(tlsDir, 'a-directory.pem');
+    writeFileSync(garbage, 'not a certificate\n');
+    mkdirSync(directory, { recursive: true });
+    const startWith = (certFile: string, keyFile: string): Promise<Harness> =>
+      startHarness(start, { tls: { certFile, keyFile, cert: Buffer.alloc(0) } });
+    await expect(startWith(missing, garbage)).rejects.toThrow(`cannot read the TLS certificate file ${missing}: ENOENT`);
+    await expect(startWith(garbage, missing)).rejects.toThrow(`cannot read the TLS private key file ${missing}: ENOENT`);
+    await expect(startWith(directory, garbage)).rejects.toThrow(`cannot read the TLS certificate file ${directory}: EISDIR`);
+    await expect(startWith(garbage, garbage)).rejects.toThrow(`TLS certificate file ${garbage} holds no PEM certificate`);
+  });
+
+  tlsTest('a key that does not belong to the certificate fails start-up naming both', async () => {
+    const { certFile, cert } = pairOf(tlsPair);
+    const { keyFile } = pairOf(otherTlsPair);
+    await expect(startHarness(start, { tls: { certFile, keyFile, cert } })).rejects.toThrow(
+      `TLS key file ${keyFile} does not belong to the certificate in ${certFile}`,
+    );
+    await expect(startHarness(start, { tls: { certFile, keyFile: certFile, cert } })).rejects.toThrow(
+      `TLS key file ${certFile} holds no unencrypted PEM private key`,
+    );
+  });
+
+  tlsTest('wss:// and https:// work end to end with a self-signed certificate', async () => {
+    const pair = pairOf(tlsPair);
+    const h = await startHarness(start, { tls: pair });
+    expect(h.url).toMatch(/^wss:\/\//);
+    // The client verifies the certificate (its own CA), so this is the server's certificate.
+    const { ws, conn } = await connected(h);
+    expect(conn.request).toMatchObject({ path: '/ws', remoteAddress: '127.0.0.1' });
+    expect(ws.protocol).toBe(PROTOCOL);
+    const payload = new Uint8Array([0, 255, ...randomBytes(3000)]);
+    const echoed = event<[Buffer]>(ws, 'message');
+    ws.send(payload);
+    expect(new Uint8Array((await echoed)[0])).toEqual(payload);
+    const pong = event<[Buffer]>(ws, 'pong');
+    ws.ping('tls');
+    expect((await pong)[0].toString()).toBe('tls');
+    await until(() => conn.pings === 1, 'onPing');
+
+    const health = await httpsGet(`https://127.0.0.1:${h.transport.port}/healthz?probe=1`, pair.cert, { 'X-Probe': 'tls' });
+    expect(health.res.statusCode).toBe(200);
+    expect(health.res.headers['x-seen']).toBe('GET probe=1 tls');
+    expect(health.body).toBe('ok');
+    const missing = await httpsGet(`https://127.0.0.1:${h.transport.port}/nope`, pair.cert, {});
+    expect(missing.res.statusCode).toBe(404);
+
+    const closed = closeOf(ws);
+    ws.close(1000, 'done');
+    expect(await closed).toEqual({ code: 1000, reason: 'done' });
+    await until(() => conn.closes.length === 1, 'onClose');
+    expect(conn.closes).toEqual([{ code: 1000, reason: 'done' }]);
+  });
+
+  tlsTest('over TLS, a peer that never starts the handshake and one that trickles its headers are dropped within the bound', async () => {
+    const pair = pairOf(tlsPair);
+    const h = await startHarness(start, { tls: pair, httpHeadersTimeoutMs: SHORT_HTTP_HEADERS_TIMEOUT_MS });
+    const bound = dropBoundMs(name, SHORT_HTTP_HEADERS_TIMEOUT_MS);
+    const secure = connectTls({ port: h.transport.port, host: '127.0.0.1', ca: pair.cert });
+    secure.on('error', () => {});
+    await event(secure, 'secureConnect');
+    // Both at once: on uWS each takes its fixed 8–12 s.
+    const [silent, slowloris] = await Promise.all([
+      msUntilDropped(await rawTcp(h.transport.port), '', false, bound),
+      msUntilDropped(secure, 'GET /ws HTTP/1.1\r\nHost: x\r\n', true, bound),
+    ]);
+    expect(silent, `silent TCP peer still connected after ${bound} ms`).not.toBeNull();
+    expect(slowloris, `slowloris TLS peer still connected after ${bound} ms`).not.toBeNull();
+    expect(h.upgrades).toHaveLength(0);
+    await echoes((await connected(h)).ws, 8);
   });
 });
 

@@ -8,6 +8,8 @@
  * - A frame above maxPayloadLength is cut without a close frame: the client sees 1006, onClose
  *   gets 1006 'Received too big message'.
  * - The request object of a handler is stack-allocated: everything is read before returning.
+ * - A peer's ping is answered with a pong by uWS itself before the `ping` handler (onPing) runs.
+ * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock (UWS_HTTP_TIMEOUT_MS).
  */
 import { createRequire } from 'node:module';
 import { STATUS_CODES } from 'node:http';
@@ -31,6 +33,7 @@ import type {
   TransportOptions,
   UpgradeRequest,
 } from './types.js';
+import { readTlsFiles } from './tls-files.js';
 
 export type UwsModule = typeof import('uWebSockets.js');
 export type UwsLoadResult = { readonly uws: UwsModule; readonly error: null } | { readonly uws: null; readonly error: Error };
@@ -103,12 +106,33 @@ interface AppRuntime {
  */
 const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
+/**
+ * uWS has no setting for an HTTP header timeout. uSockets gives each HTTP connection a fixed timeout
+ * (HTTP_IDLE_TIMEOUT_S, 10 s) when it is accepted and again after each response, counted on a 4-s
+ * timer wheel; incoming bytes do not re-arm it. So a peer that sends nothing, stops mid-headers,
+ * trickles a header byte every 200 ms or trickles its TLS ClientHello is cut 8–12 s after it
+ * connected, and an idle keep-alive connection 8–12 s after its last response. Measured on this
+ * build (20.30.0-unofficial.0), plain and TLS alike: 9.4–12.0 s; 16.0 s for a request sent at +6 s.
+ * A shorter deadline in JavaScript would need a hook at accept time: this build has none (no
+ * App.filter), and uWS shows JavaScript nothing of a connection before its headers are complete.
+ */
+const UWS_HTTP_TIMEOUT_MS = { earliest: 8_000, latest: 12_000 } as const;
+
 export const startUwsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
   const loaded = await loadUws();
   if (loaded.uws === null) throw new Error(`the uws transport is unavailable: ${loaded.error.message}`, { cause: loaded.error });
   const uws = loaded.uws;
   const { handlers, log, maxBackpressureBytes } = options;
-  const app: TemplatedApp = uws.App();
+  if (!Number.isInteger(options.httpHeadersTimeoutMs) || options.httpHeadersTimeoutMs < 1) {
+    throw new RangeError(`httpHeadersTimeoutMs must be a positive integer (got ${options.httpHeadersTimeoutMs})`);
+  }
+  if (options.httpHeadersTimeoutMs < UWS_HTTP_TIMEOUT_MS.earliest) {
+    log.warn(
+      { httpHeadersTimeoutMs: options.httpHeadersTimeoutMs, uwsHttpTimeoutMs: UWS_HTTP_TIMEOUT_MS },
+      'uWebSockets.js drops slow HTTP requests after its own fixed 8–12 s, not after httpHeadersTimeoutMs; use the ws transport for a shorter limit',
+    );
+  }
+  const app = options.tls === undefined ? uws.App() : await createSslApp(uws, options.tls);
   // A library typing gap, not untrusted data: the runtime has these (the tests exercise both).
   const appRuntime = app as unknown as AppRuntime;
   const live = new Set<UwsPeer<S>>();
@@ -163,7 +187,9 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
     },
     // The ArrayBuffer is neutered when this returns; the handlers copy what they keep (types.ts).
     message: (ws, message, isBinary) => ws.getUserData().peer?.deliver(new Uint8Array(message), isBinary),
-    pong: (ws) => ws.getUserData().peer?.pong(),
+    // uWS has already sent the pong when this runs.
+    ping: (ws) => ws.getUserData().peer?.pingReceived(),
+    pong: (ws) => ws.getUserData().peer?.pongReceived(),
     // Passes the peer's code through: 1005 for a close frame without a code, 1006 for none at all.
     close: (ws, code, message) => ws.getUserData().peer?.closed(code, Buffer.from(message).toString()),
   });
@@ -243,7 +269,13 @@ class UwsPeer<S> implements Peer {
     this.#guard(() => this.handlers.onMessage(opened.state, data, isBinary));
   }
 
-  pong(): void {
+  pingReceived(): void {
+    const opened = this.#opened;
+    if (this.#closed || opened === undefined) return;
+    this.#guard(() => this.handlers.onPing(opened.state));
+  }
+
+  pongReceived(): void {
     const opened = this.#opened;
     if (this.#closed || opened === undefined) return;
     this.#guard(() => this.handlers.onPong(opened.state));
@@ -311,7 +343,20 @@ function upgradeRequestOf(res: UwsHttpResponse, req: UwsHttpRequest): UpgradeReq
     origin: origin === '' ? undefined : origin,
     protocols: parseProtocols(req.getHeader('sec-websocket-protocol')),
     remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    forwardedFor: forwardedForOf(req),
   };
+}
+
+/**
+ * getHeader() gives only the first of repeated headers, and '' for an absent one. A proxy may add
+ * its own X-Forwarded-For line after the client's, so all lines are joined with ', ' as Node does.
+ */
+function forwardedForOf(req: UwsHttpRequest): string | undefined {
+  let joined: string | undefined;
+  req.forEach((name, value) => {
+    if (name === 'x-forwarded-for') joined = joined === undefined ? value : `${joined}, ${value}`;
+  });
+  return joined;
 }
 
 /** getQuery() returns undefined, not the '' its index.d.ts promises, when the URL has no query. */
@@ -371,6 +416,19 @@ function write(res: UwsHttpResponse, method: string, response: HttpResponse, clo
   const body = response.body ?? '';
   if (method === 'HEAD') res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength, closeConnection);
   else res.end(body, closeConnection);
+}
+
+/** uWS reads the PEM files itself, and fails without a reason: check them first for a useful error. */
+async function createSslApp(uws: UwsModule, tls: { readonly certFile: string; readonly keyFile: string }): Promise<TemplatedApp> {
+  await readTlsFiles(tls);
+  try {
+    return uws.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile });
+  } catch (err) {
+    // Only when a file changed since it was checked: uWS then throws 'App construction failed'.
+    throw new Error(`uWebSockets.js could not load the TLS certificate ${tls.certFile} or key ${tls.keyFile} (${String(err)})`, {
+      cause: err,
+    });
+  }
 }
 
 /** A port the kernel considers free on host right now. */

@@ -8,8 +8,12 @@
  * - When the server closes (Peer.close, Peer.terminate, send queue full) onClose reports the
  *   server's code at once, as uWS does; the socket finishes its close handshake on its own.
  * - Nothing is delivered to the handlers after the server has closed a connection.
+ * - A peer's ping is answered with a pong by ws itself (autoPong) before onPing runs.
+ * - Slow or silent HTTP peers (slowloris) are dropped once httpHeadersTimeoutMs has passed without
+ *   a complete request line and headers, over plain TCP and TLS alike; see serverTimeouts().
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from 'pino';
@@ -23,6 +27,7 @@ import type {
   TransportOptions,
   UpgradeRequest,
 } from './types.js';
+import { readTlsFiles } from './tls-files.js';
 
 /** Close code and reason when a peer's send queue passes maxBackpressureBytes (types.ts, Peer.send). */
 const SEND_QUEUE_FULL = { code: 1008, reason: 'send queue full' } as const;
@@ -33,6 +38,9 @@ const ABNORMAL_CLOSURE = 1006;
 
 export const startWsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
   const { handlers, log, maxBackpressureBytes } = options;
+  const timeouts = serverTimeouts(options.httpHeadersTimeoutMs);
+  // Read before anything listens, so that a bad file fails start-up with its name.
+  const tls = options.tls === undefined ? undefined : await readTlsFiles(options.tls);
   const live = new Set<WsPeer<S>>();
   /** Subprotocol picked by checkUpgrade, read back by ws' handleProtocols for the same request. */
   const chosenProtocol = new WeakMap<IncomingMessage, string>();
@@ -53,7 +61,15 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   });
   wss.on('error', (err) => log.error({ err }, 'ws server error'));
 
-  const server = createServer((req, res) => answerHttp(options.http, accepting, req, res, log));
+  const answer = (req: IncomingMessage, res: ServerResponse): void => answerHttp(options.http, accepting, req, res, log);
+  const server =
+    tls === undefined
+      ? createServer(timeouts.http, answer)
+      : createHttpsServer({ ...timeouts.http, cert: tls.cert, key: tls.key, handshakeTimeout: timeouts.tlsHandshakeMs }, answer);
+  // Inactivity, per socket: a peer that connects and sends nothing, or stops reading a response.
+  // ws clears it on the sockets it upgrades (setTimeout(0)); Node destroys a timed-out socket when
+  // nothing listens for 'timeout'.
+  server.timeout = timeouts.socketIdleMs;
   server.on('error', (err) => log.error({ err }, 'http server error'));
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -130,6 +146,34 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   };
 };
 
+/**
+ * Node's knobs for httpHeadersTimeoutMs. headersTimeout and requestTimeout are enforced by a sweep
+ * every connectionsCheckingInterval (30 s by default, which would let a slowloris peer stay 30 s
+ * past its limit); at min(1 s, timeout/2) a peer goes at most that late. The sweep also catches a
+ * connection that has sent nothing since it opened (408, measured on Node 20.20). requestTimeout
+ * covers the body too, but no handler here reads one, so the same value serves.
+ */
+function serverTimeouts(httpHeadersTimeoutMs: number): {
+  readonly http: Pick<ServerOptions, 'headersTimeout' | 'requestTimeout' | 'connectionsCheckingInterval'>;
+  readonly socketIdleMs: number;
+  readonly tlsHandshakeMs: number;
+} {
+  if (!Number.isInteger(httpHeadersTimeoutMs) || httpHeadersTimeoutMs < 1) {
+    throw new RangeError(`httpHeadersTimeoutMs must be a positive integer (got ${httpHeadersTimeoutMs})`);
+  }
+  return {
+    http: {
+      headersTimeout: httpHeadersTimeoutMs,
+      requestTimeout: httpHeadersTimeoutMs,
+      connectionsCheckingInterval: Math.max(1, Math.min(1000, Math.floor(httpHeadersTimeoutMs / 2))),
+    },
+    socketIdleMs: httpHeadersTimeoutMs,
+    // Before the TLS handshake is done there is no HTTP parser to sweep. Node's default is 120 s; this
+    // is a deadline from accept, not an inactivity timer (a ClientHello trickled byte by byte is cut too).
+    tlsHandshakeMs: httpHeadersTimeoutMs,
+  };
+}
+
 class WsPeer<S> implements Peer {
   /** Present once onOpen returned; a box because S itself may be undefined. */
   #opened: { readonly state: S } | undefined;
@@ -154,6 +198,11 @@ class WsPeer<S> implements Peer {
     ws.on('pong', () => {
       if (this.#closed) return;
       this.#guard(() => this.handlers.onPong(this.#stateOrThrow()));
+    });
+    // ws has already queued the pong (autoPong) when it emits 'ping'.
+    ws.on('ping', () => {
+      if (this.#closed) return;
+      this.#guard(() => this.handlers.onPing(this.#stateOrThrow()));
     });
     // Passes the peer's code through: 1005 for a close frame without a code, 1006 for none at all.
     ws.on('close', (code: number, reason: Buffer) => this.#report(code, reason.toString()));
@@ -253,7 +302,13 @@ function upgradeRequestOf(req: IncomingMessage): UpgradeRequest {
     origin: req.headers.origin,
     protocols: offered === undefined ? [] : parseProtocols(offered),
     remoteAddress: req.socket.remoteAddress ?? '',
+    // Node joins repeated X-Forwarded-For lines with ', ' (uws-transport.ts does the same).
+    forwardedFor: headerText(req.headers['x-forwarded-for']),
   };
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** Sec-WebSocket-Protocol is a comma list; repeated headers arrive joined with ', '. */
@@ -291,7 +346,8 @@ function answerHttp(handler: HttpHandler, accepting: boolean, req: IncomingMessa
   const { path, query } = splitUrl(req.url ?? '/');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    const text = headerText(value);
+    if (text !== undefined) headers[name] = text;
   }
   const request: HttpRequest = { method: req.method ?? 'GET', path, query, headers };
   let response;
