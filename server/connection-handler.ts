@@ -74,6 +74,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   private readonly allowedSessionValues: ReadonlyMap<string, ReadonlySet<string>>;
   private draining = false;
   private readonly rejected = new Map<string, number>();
+  private readonly labelObjects = new Map<string, Readonly<Record<string, string>>>();
   /** Open connections per client address, only kept when --max-connections-per-ip is on. */
   private readonly perAddress = new Map<string, number>();
 
@@ -235,8 +236,9 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     // Samples beyond the session's budget are dropped (counted), the rest of the frame applies.
     const allowed = session.sampleBudget.takeUpTo(this.deps.nowMs(), delta.samples.length);
     if (allowed < delta.samples.length) this.rejected.set(RejectReason.RATE_LIMITED, delta.samples.length - allowed);
+    const gauges = (session.gauges ??= new Map());
     for (let i = 0; i < allowed; i++) {
-      const reason = store.apply(delta.samples[i], session.gauges);
+      const reason = store.apply(delta.samples[i], gauges);
       if (reason === null) applied++;
       else this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     }
@@ -253,13 +255,19 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     conn.peer.send(encodeAck(delta.seq));
   }
 
-  private sessionLabelsOf(given: ReadonlyMap<string, string>): Record<string, string> | null {
+  private sessionLabelsOf(given: ReadonlyMap<string, string>): Readonly<Record<string, string>> | null {
     if (given.size !== this.allowedSessionValues.size) return null;
-    const labels: Record<string, string> = {};
+    let key = '';
     for (const [name, allowed] of this.allowedSessionValues) {
       const value = given.get(name);
       if (value === undefined || !allowed.has(value)) return null;
-      labels[name] = value;
+      key += `${value}\u0000`;
+    }
+    // One frozen label object per allowed combination, shared by every session that has it.
+    let labels = this.labelObjects.get(key);
+    if (labels === undefined) {
+      labels = Object.freeze(Object.fromEntries([...this.allowedSessionValues.keys()].map((name) => [name, given.get(name)!])));
+      this.labelObjects.set(key, labels);
     }
     return labels;
   }
@@ -282,7 +290,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     conn.session = null;
     if (session === null || session.attachedTo !== conn) return;
     this.deps.metrics.connectedClients.dec(session.labels);
-    this.deps.store.removeGaugeParts(session.gauges);
+    if (session.gauges !== null) this.deps.store.removeGaugeParts(session.gauges);
     if (endSession) this.sessions.end(session);
     else this.sessions.detach(session, this.deps.nowMs());
     this.deps.metrics.sessionsResumable.set(this.sessions.resumable);
@@ -330,7 +338,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   async replaceCatalog(catalog: ServerCatalog, store: SeriesStore, windowMs: number): Promise<void> {
     this.deps.catalog = catalog;
     this.deps.store = store;
-    for (const session of this.sessions.all()) session.gauges.clear();
+    for (const session of this.sessions.all()) session.gauges = null;
     await this.closeAllSpread(CloseReasons.catalogChanged, windowMs);
   }
 

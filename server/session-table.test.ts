@@ -16,7 +16,7 @@ describe('SessionTable', () => {
     const b = t.create({ app: 'teacher' }, conn('c2'), bucket());
     expect(a.attachedTo).toBe(c);
     expect(a.lastAppliedSeq).toBe(0);
-    expect(a.gauges.size).toBe(0);
+    expect(a.gauges).toBeNull();
     expect(a.labels).toEqual({ app: 'student' });
     expect(a.id).toMatch(/^[A-Za-z0-9_-]{22}$/); // 16 random bytes, base64url
     expect(a.token).toMatch(/^[A-Za-z0-9_-]{22}$/);

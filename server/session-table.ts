@@ -10,7 +10,8 @@ export interface Session<C> {
   lastAppliedSeq: number;
   /** The live connection's handle, or null while the session waits for a resume. */
   attachedTo: C | null;
-  readonly gauges: GaugeParts;
+  /** Its gauge values; created with its first delta, so an idle session does not carry an empty Map. */
+  gauges: GaugeParts | null;
   /** When it was detached (ms, monotonic clock), for expiry. */
   detachedAtMs: number;
   /** Samples-per-second budget, created by the owner of the table. */
@@ -36,7 +37,7 @@ export class SessionTable<C> {
   }
 
   create(labels: Readonly<Record<string, string>>, attachTo: C, sampleBudget: TokenBucket): Session<C> {
-    const session: Session<C> = { id: newId(), token: newId(), labels, lastAppliedSeq: 0, attachedTo: attachTo, gauges: new Map(), detachedAtMs: 0, sampleBudget };
+    const session: Session<C> = { id: newId(), token: newId(), labels, lastAppliedSeq: 0, attachedTo: attachTo, gauges: null, detachedAtMs: 0, sampleBudget };
     this.byId.set(session.id, session);
     return session;
   }

@@ -101,8 +101,9 @@ describe.each(TRANSPORTS)('persistent sessions over %s', (transport) => {
     p.cutAll();
     await flushed;
     const m = await scrape(s.metricsPort);
-    expect(valueOf(m, 'usage_total{feature="b"}')).toBe(12);
-    expect(valueOf(m, 'promstream_sessions_opened_total')).toBe(2);
+    const story = JSON.stringify(statuses); // what the client went through, for a failure message
+    expect(valueOf(m, 'usage_total{feature="b"}'), story).toBe(12);
+    expect(valueOf(m, 'promstream_sessions_opened_total'), story).toBe(2);
     expect(valueOf(m, 'promstream_protocol_errors_total{reason="session_not_resumable"}')).toBeGreaterThanOrEqual(1);
     expect(statuses.some((st) => st.type === 'disconnected' && st.code === 4001)).toBe(true);
   });
