@@ -1,9 +1,28 @@
 import { ClientCore } from './client-core.js';
-import type { ClientOptions, PromstreamClient, SocketLike } from './types.js';
+import { watchPageLifecycle } from './page-lifecycle.js';
+import type { PendingDeltas } from './pending-deltas.js';
+import type { ClientOptions, PromstreamClient, SocketFactory, SocketLike } from './types.js';
 
 export type { ClientOptions, ClientStatus, Labels, PromstreamClient } from './types.js';
 
 /** Browsers (and bundlers targeting them) use the platform's WebSocket. */
+const openBrowserSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols) as unknown as SocketLike;
+
+/** The client core plus the page's life: flush when the tab is hidden or left, reconnect when back online. */
+export class BrowserClient extends ClientCore {
+  private readonly stopWatchingPage: () => void;
+
+  constructor(options: ClientOptions, recorded?: PendingDeltas) {
+    super(options, openBrowserSocket, recorded);
+    this.stopWatchingPage = watchPageLifecycle(this);
+  }
+
+  override close(): Promise<void> {
+    this.stopWatchingPage();
+    return super.close();
+  }
+}
+
 export function createClient(options: ClientOptions): PromstreamClient {
-  return new ClientCore(options, (url, protocols) => new WebSocket(url, protocols) as unknown as SocketLike);
+  return new BrowserClient(options);
 }

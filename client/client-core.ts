@@ -48,7 +48,7 @@ interface Waiter {
  * cumulative acks, reconnect with full-jitter backoff, and resume.
  */
 export class ClientCore implements PromstreamClient {
-  private readonly pending = new PendingDeltas();
+  private readonly pending: PendingDeltas;
   private catalog: KnownCatalog | null = null;
   private welcome: Welcome | null = null;
   private socket: SocketLike | null = null;
@@ -69,11 +69,18 @@ export class ClientCore implements PromstreamClient {
   private readonly backoff: BackoffPolicy;
   private readonly flushTimeoutMs: number;
 
+  /**
+   * `recorded`: deltas recorded before the client existed (the browser snippet aggregates calls made
+   * before `init` there); they go out with the first frame.
+   */
   constructor(
     private readonly options: ClientOptions,
     private readonly openSocket: SocketFactory,
+    recorded: PendingDeltas = new PendingDeltas(),
   ) {
     if (typeof options.url !== 'string' || !/^wss?:\/\//.test(options.url)) throw new TypeError(`createClient: url must be a ws:// or wss:// URL (got ${String(options.url)})`);
+    this.pending = recorded;
+    if (!recorded.isEmpty || recorded.gauges.size > 0) this.recordSerial = 1;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.flushTimeoutMs = options.flushTimeout ?? DEFAULT_FLUSH_TIMEOUT_MS;
     this.connect();
@@ -146,6 +153,27 @@ export class ClientCore implements PromstreamClient {
       if (this.ready) socket.send(encodeGoodbye());
       socket.close(ClientCloseCode.END_SESSION, 'client closed');
     });
+  }
+
+  /**
+   * Skips the rest of a backoff wait and reconnects now: a hidden tab whose timers were throttled (a
+   * wait of minutes instead of seconds) became visible, or the network is back. No-op while connected.
+   */
+  reconnectNow(): void {
+    if (this.reconnectTimer === null || this.closed) return;
+    clearTimeout(this.reconnectTimer);
+    this.connect();
+  }
+
+  /**
+   * The network is back (the browser's `online`). Besides reconnecting now, a connection whose frame is
+   * still unacknowledged is given up and resumed on a new one: after a network change it may be dead
+   * without a close ever arriving. The resume tells what was applied, so nothing is lost or sent twice.
+   */
+  networkBack(): void {
+    this.reconnectNow();
+    const socket = this.socket;
+    if (!this.closed && this.ready && socket !== null && this.inFlight !== null) this.abandon(socket, ClientCloseCode.ACK_TIMEOUT, 'network changed before the ack');
   }
 
   private status(s: ClientStatus): void {

@@ -33,7 +33,7 @@ export interface OptionSpec {
 export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { flag: 'config', kind: 'paths', defaultText: '(required unless --demo)', help: 'whitelist file or directory of .json/.yaml/.yml files; repeatable (env: comma-separated)' },
   { flag: 'demo', kind: 'flag', defaultText: 'off', help: 'load the examples/ whitelist and serve the demo page at /' },
-  { flag: 'host', kind: 'string', defaultText: DEFAULTS.host, help: 'public side address: WebSocket at /ws, /healthz' },
+  { flag: 'host', kind: 'string', defaultText: DEFAULTS.host, help: 'public side address: WebSocket at /ws, /promstream.js, /healthz' },
   { flag: 'port', kind: 'port', defaultText: String(DEFAULTS.port), help: 'public side port (0 picks a free one)' },
   { flag: 'metrics-host', kind: 'string', defaultText: DEFAULTS.metricsHost, help: 'private side address: /metrics, /healthz, /readyz' },
   { flag: 'metrics-port', kind: 'port', defaultText: String(DEFAULTS.metricsPort), help: 'private side port' },

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
+import { BrowserScriptMissing, loadBrowserScript } from './browser-script.js';
+import { renderSnippet } from './browser-snippet.js';
 import { loadWhitelist } from './config/load-whitelist.js';
 import { ConfigError, formatProblem } from './config/types.js';
 import { SERVE_OPTIONS, convert, envName, serveHelp, type ParsedValue } from './cli-options.js';
@@ -9,7 +11,8 @@ import { PACKAGE_ROOT, VERSION } from './package-root.js';
 import { startServer } from './start-server.js';
 
 const EXAMPLES_DIR = join(PACKAGE_ROOT, 'examples/');
-const DEMO_WHITELIST = `${EXAMPLES_DIR}demo-whitelist.json`;
+/** The demo page's metrics and the page metrics it turns on (pageMetrics: true). */
+const DEMO_WHITELISTS = [`${EXAMPLES_DIR}demo-whitelist.json`, `${EXAMPLES_DIR}page-metrics-whitelist.json`];
 const DEMO_PAGE = `${EXAMPLES_DIR}demo.html`;
 
 const MAIN_HELP = `promstream ${VERSION} — stream metrics from browsers and other unscrapable clients into Prometheus
@@ -17,6 +20,7 @@ const MAIN_HELP = `promstream ${VERSION} — stream metrics from browsers and ot
 Usage:
   promstream serve [options]           run the aggregator (promstream serve --help lists the options)
   promstream check-config PATH...      validate whitelist files or directories; exit 1 listing every problem
+  promstream snippet [--url URL]       print the HTML snippet for pages (versioned script URL + integrity)
   promstream --version                 print the version
   promstream --help                    show this help
 `;
@@ -79,6 +83,48 @@ function tlsOption(certFile: string | undefined, keyFile: string | undefined): P
   return { tls: { certFile, keyFile } };
 }
 
+const SNIPPET_HELP = `Usage: promstream snippet [--url URL] [--labels NAME=VALUE,...]
+
+Prints the HTML snippet for pages: the queue stub, init, and the versioned script with its integrity value.
+  --url     the aggregator's public base URL as pages reach it (default http://localhost:3000)
+  --labels  session labels for init, e.g. app=student (default: a placeholder comment)
+`;
+
+function snippet(args: readonly string[]): number {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(SNIPPET_HELP);
+    return 0;
+  }
+  let baseUrl = 'http://localhost:3000';
+  let labels: Record<string, string> | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const m = /^--(url|labels)(?:=(.*))?$/.exec(args[i]!);
+    if (m === null) throw new UsageError(`snippet: unexpected argument "${args[i]}"\n\n${SNIPPET_HELP}`);
+    const value = m[2] ?? args[++i];
+    if (value === undefined) throw new UsageError(`snippet: --${m[1]} needs a value`);
+    if (m[1] === 'url') baseUrl = value;
+    else labels = Object.fromEntries(value.split(',').filter((p) => p !== '').map((p) => {
+      const eq = p.indexOf('=');
+      if (eq <= 0) throw new UsageError(`snippet: --labels takes NAME=VALUE pairs, got "${p}"`);
+      return [p.slice(0, eq), p.slice(eq + 1)];
+    }));
+  }
+  let script;
+  try {
+    script = loadBrowserScript();
+  } catch (err) {
+    if (!(err instanceof BrowserScriptMissing)) throw err;
+    process.stderr.write(`promstream: the browser script is not built: ${err.message}\n`);
+    return 1;
+  }
+  try {
+    process.stdout.write(renderSnippet(script.manifest, { baseUrl, ...(labels === undefined ? {} : { labels }) }));
+  } catch (err) {
+    throw new UsageError(`snippet: ${(err as Error).message}`);
+  }
+  return 0;
+}
+
 async function serve(args: readonly string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(serveHelp());
@@ -87,7 +133,7 @@ async function serve(args: readonly string[]): Promise<number> {
   const v = parseServeArgs(args, process.env);
   const get = <T extends ParsedValue>(flag: string): T | undefined => v.get(flag) as T | undefined;
   const demo = get<boolean>('demo') === true;
-  const paths = [...(get<string[]>('config') ?? []), ...(demo ? [DEMO_WHITELIST] : [])];
+  const paths = [...(get<string[]>('config') ?? []), ...(demo ? DEMO_WHITELISTS : [])];
   if (paths.length === 0) throw new UsageError('no whitelist: pass --config PATH (or --demo); see promstream serve --help');
 
   const level = get<string>('log-level') ?? DEFAULTS.logLevel;
@@ -118,7 +164,7 @@ async function serve(args: readonly string[]): Promise<number> {
     ...opt('maxConnections', 'max-connections'), ...opt('maxConnectionsPerIp', 'max-connections-per-ip'),
     ...opt('maxFramesPerSecond', 'max-frames-per-second'), ...opt('maxSamplesPerSecond', 'max-samples-per-second'),
     ...opt('maxSessions', 'max-sessions'), ...opt('trustProxy', 'trust-proxy'), ...tlsOption(get<string>('tls-cert'), get<string>('tls-key')),
-    ...(demo ? { staticRoutes: new Map([['/', { contentType: 'text/html; charset=utf-8', body: readFileSync(DEMO_PAGE) }]]) } : {}),
+    ...(demo ? { staticRoutes: new Map([['/', { contentType: 'text/html; charset=utf-8', body: readFileSync(DEMO_PAGE) }]]), demoStats: true } : {}),
   }).catch(asUsageError);
 
   return new Promise<number>((resolve) => {
@@ -185,6 +231,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await serve(rest);
       case 'check-config':
         return await checkConfig(rest);
+      case 'snippet':
+        return snippet(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -79,11 +79,13 @@ export interface ServerOptions {
   readonly httpHeadersTimeoutMs?: number;
   /** Extra public HTTP routes (the demo page); path → response. */
   readonly staticRoutes?: ReadonlyMap<string, { readonly contentType: string; readonly body: string | Uint8Array }>;
+  /** Serve /demo/stats on the public side: connected_clients and the whitelisted series as JSON, for the demo page. */
+  readonly demoStats?: boolean;
   /** A pino logger; default: a silent one (the CLI passes a JSON logger on stdout). */
   readonly logger?: Logger;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger' | 'staticRoutes' | 'tls'>> & {
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger' | 'staticRoutes' | 'tls' | 'demoStats'>> & {
   readonly staticRoutes: ServerOptions['staticRoutes'] | undefined;
   readonly tls: ServerOptions['tls'] | undefined;
   readonly logger: Logger;

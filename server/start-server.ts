@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
+import { loadBrowserScriptRoutes } from './browser-script-routes.js';
 import { ServerCatalog } from './catalog.js';
 import { ConnectionHandler } from './connection-handler.js';
+import { DemoStatsRoute } from './demo-stats-route.js';
 import { SeriesExposition } from './exposition.js';
 import { startMetricsServer } from './metrics-server.js';
 import { DEFAULTS, type ResolvedServerOptions, type ServerOptions } from './options.js';
@@ -105,8 +107,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const t0 = performance.now();
   const handler = new ConnectionHandler({ catalog, store, metrics, options: o, epoch, log, nowMs: () => performance.now() - t0 });
 
+  const browserScript = loadBrowserScriptRoutes(log).route;
+  const demoStats = options.demoStats === true ? new DemoStatsRoute({ connectedClients: metrics.connectedClients, renderSeries: () => exposition.render() }) : null;
   const http: HttpHandler = (req) => {
     if (req.path === '/healthz') return { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok\n' };
+    const served = browserScript(req) ?? demoStats?.handle(req) ?? null;
+    if (served !== null) return served;
     const route = o.staticRoutes?.get(req.path);
     if (route !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
       return { status: 200, headers: { 'content-type': route.contentType }, body: route.body };
@@ -118,6 +124,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const transport = await start({
     host: o.host, port: o.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
     handlers: handler, http, log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs, ...(o.tls === undefined ? {} : { tls: o.tls }),
+  }).catch((err: unknown) => {
+    demoStats?.stop();
+    throw err;
   });
   let ready = true;
   let metricsSide: Awaited<ReturnType<typeof startMetricsServer>>;
@@ -130,6 +139,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }),
     }, log);
   } catch (err) {
+    demoStats?.stop();
     await transport.close();
     throw err;
   }
@@ -148,6 +158,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     closed ??= (async () => {
       ready = false;
       clearInterval(sweeper);
+      demoStats?.stop();
       transport.stopAccepting();
       await transport.close();
       await new Promise<void>((resolve) => {

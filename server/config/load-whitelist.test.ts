@@ -119,20 +119,27 @@ describe('loadWhitelist: formats and paths', () => {
     expect(withoutFiles(fromYaml)).toEqual(withoutFiles(await loadWhitelist([json])));
   });
 
-  it('loads the demo whitelist from the examples directory', async () => {
+  it('loads the examples directory: the demo whitelist and the browser page-metrics whitelist', async () => {
     const file = path.join(examplesDir, 'demo-whitelist.json');
-    expect(await loadWhitelist([examplesDir])).toEqual({
-      files: [file],
-      metrics: [
-        { name: 'demo_clicks_total', help: "Clicks on the demo page's buttons", type: 'counter', labels: [{ name: 'button', allowedValues: ['red', 'green', 'blue'] }], buckets: [], file },
-        {
-          name: 'demo_task_duration_seconds', help: 'Duration of demo tasks in seconds', type: 'histogram', file,
-          labels: [{ name: 'task', allowedValues: ['load', 'save'] }], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-        },
-        { name: 'demo_tabs_presenting', help: 'Demo tabs currently presenting', type: 'gauge', labels: [], buckets: [], file },
-      ],
-      sessionLabels: [{ name: 'app', allowedValues: ['demo', 'student', 'teacher'] }],
-    });
+    const pageFile = path.join(examplesDir, 'page-metrics-whitelist.json');
+    const w = await loadWhitelist([examplesDir]);
+    expect(w.files).toEqual([file, pageFile]);
+    expect(w.metrics.slice(0, 3)).toEqual([
+      { name: 'demo_clicks_total', help: "Clicks on the demo page's buttons", type: 'counter', labels: [{ name: 'button', allowedValues: ['red', 'green', 'blue'] }], buckets: [], file },
+      {
+        name: 'demo_task_duration_seconds', help: 'Duration of demo tasks in seconds', type: 'histogram', file,
+        labels: [{ name: 'task', allowedValues: ['load', 'save'] }], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      },
+      { name: 'demo_tabs_presenting', help: 'Demo tabs currently presenting', type: 'gauge', labels: [], buckets: [], file },
+    ]);
+    const page = w.metrics.slice(3);
+    expect(page.length).toBeGreaterThan(0);
+    for (const m of page) {
+      expect(m.file).toBe(pageFile);
+      expect(m.type).toBe('histogram');
+      expect(m.name).toMatch(/^(performance_timing_[A-Za-z]+|web_vitals_(lcp|inp|fcp|ttfb)_seconds|web_vitals_cls)$/);
+    }
+    expect(w.sessionLabels).toEqual([{ name: 'app', allowedValues: ['demo', 'student', 'teacher'] }]);
   });
 
   it('reports a missing path, a directory without config files and an unreadable file', async () => {

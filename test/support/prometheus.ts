@@ -66,12 +66,17 @@ export const describeWithPrometheus = describeRequiring({
 });
 
 export interface StartPrometheusOptions {
-  /** Scrape targets as host:port. */
-  targets: string[];
+  /** Scrape targets as host:port (job "promstream"); not used with `config`. */
+  targets?: string[];
   /** Scrape (and so the lag of waitForValue) in milliseconds; default 500. */
   scrapeIntervalMs?: number;
   /** Default /metrics. */
   metricsPath?: string;
+  /**
+   * A whole prometheus.yml instead of the generated one (then targets, scrapeIntervalMs and metricsPath
+   * are not used), and files to write beside it, such as the rule files it names.
+   */
+  config?: { yaml: string; files?: Readonly<Record<string, string>> };
 }
 
 export interface PromSample {
@@ -104,8 +109,9 @@ const OUTPUT_TAIL_CHARS = 16_384;
 const PORT_ATTEMPTS = 3;
 
 export async function startPrometheus(options: StartPrometheusOptions): Promise<RunningPrometheus> {
-  const { targets, scrapeIntervalMs = 500, metricsPath = '/metrics' } = options;
+  const { targets = [], scrapeIntervalMs = 500, metricsPath = '/metrics' } = options;
   if (!prometheusAvailable()) throw new Error(`prometheus binary not found at ${prometheusBin}; apt-get install prometheus`);
+  if (options.config === undefined && targets.length === 0) throw new Error('startPrometheus: give targets or a config');
   if (!Number.isInteger(scrapeIntervalMs) || scrapeIntervalMs <= 0) {
     throw new Error(`startPrometheus: scrapeIntervalMs must be a positive integer, got ${scrapeIntervalMs}`);
   }
@@ -121,7 +127,8 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
     },
     scrape_configs: [{ job_name: 'promstream', metrics_path: metricsPath, static_configs: [{ targets }] }],
   };
-  await writeFile(configFile, JSON.stringify(config, null, 2));
+  await writeFile(configFile, options.config?.yaml ?? JSON.stringify(config, null, 2));
+  for (const [name, text] of Object.entries(options.config?.files ?? {})) await writeFile(join(dir, name), text);
 
   try {
     for (let attempt = 1; ; attempt += 1) {
