@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# The promstream aggregator.
+#   docker build -t promstream .
+#   docker run --rm -p 3000:3000 -p 127.0.0.1:9102:9102 promstream                      # demo whitelist
+#   docker run --rm -p 3000:3000 -v "$PWD/metrics:/config:ro" -e PROMSTREAM_CONFIG=/config promstream promstream serve
+# Debian (glibc), not Alpine: uWebSockets.js ships prebuilt binaries for glibc only (without them the
+# server falls back to ws, and says so in its log).
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# `prepare` would run the build now, before the sources are copied: it runs as its own step below, and
+# the dependency layer stays cached while only sources change. npm's download cache lives in a BuildKit
+# cache mount: shared between builds, never part of a layer.
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
+# The context holds only what .dockerignore lets in (sources, scripts/, examples/): all of it.
+COPY . .
+RUN npm run build
+
+FROM ${NODE_IMAGE}
+# tini is PID 1: it passes SIGTERM on to node, which drains (1012 to every client over --drain-window)
+# and exits 0; it also reaps zombies. `docker run --init` would do the same, but Kubernetes has no such flag.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: `prepare` (the build) has already run in the build stage, and no runtime dependency
+# needs an install script: uWebSockets.js (an optional dependency, npm alias) ships prebuilt binaries
+# and msgpackr's native extension is an optional prebuilt package with a pure-JS fallback.
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
+COPY bin ./bin
+COPY examples ./examples
+COPY --from=build /app/dist ./dist
+# What `npm install -g` would do: `promstream` on PATH (docker run IMAGE promstream check-config /config).
+RUN ln -s /app/bin/promstream.js /usr/local/bin/promstream
+# The files stay owned by root and read-only to the server: it writes nothing but its log on stdout.
+USER node
+# 3000: clients (WebSocket /ws, /healthz, demo page); 9102: Prometheus (/metrics, /healthz, /readyz).
+EXPOSE 3000 9102
+# No curl in the slim image: node itself asks the private side's /healthz.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PROMSTREAM_METRICS_PORT || 9102) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["promstream", "serve", "--demo"]
