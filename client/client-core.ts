@@ -3,6 +3,7 @@ import {
   DecodeError,
   MessageType,
   SERVER_FRAME_GUARD,
+  ROUTE_QUERY_PARAM,
   SESSION_QUERY_PARAM,
   SUBPROTOCOL,
   decodeUntrusted,
@@ -67,6 +68,8 @@ export class ClientCore implements PromstreamClient {
   private welcomeTimer: ReturnType<typeof setTimeout> | null = null;
   private closeResolvers: (() => void)[] = [];
   private readonly backoff: BackoffPolicy;
+  /** Random, fixed for the client's life: a proxy hashing on it keeps every connection on one replica. */
+  private readonly routeKey = randomRouteKey();
   private readonly flushTimeoutMs: number;
 
   /**
@@ -189,7 +192,8 @@ export class ClientCore implements PromstreamClient {
     if (this.closed) return;
     this.status({ type: 'connecting', attempt: this.attempt });
     const resume = this.resumeWith;
-    const url = resume === null ? this.options.url : withQuery(this.options.url, SESSION_QUERY_PARAM, resume.sessionId);
+    let url = hasQueryParam(this.options.url, ROUTE_QUERY_PARAM) ? this.options.url : withQuery(this.options.url, ROUTE_QUERY_PARAM, this.routeKey);
+    if (resume !== null) url = withQuery(url, SESSION_QUERY_PARAM, resume.sessionId);
     let socket: SocketLike;
     try {
       socket = this.openSocket(url, [SUBPROTOCOL]);
@@ -365,6 +369,19 @@ export class ClientCore implements PromstreamClient {
     if (this.flushTimer !== null) clearInterval(this.flushTimer);
     this.reconnectTimer = this.welcomeTimer = this.flushTimer = null;
   }
+}
+
+function hasQueryParam(url: string, key: string): boolean {
+  const q = url.indexOf('?');
+  return q >= 0 && new URLSearchParams(url.slice(q + 1)).has(key);
+}
+
+function randomRouteKey(): string {
+  const bytes = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(bytes);
+  let key = '';
+  for (const b of bytes) key += b.toString(16).padStart(2, '0');
+  return key;
 }
 
 function withQuery(url: string, key: string, value: string): string {

@@ -7,3 +7,9 @@ export const SUPPORTED_SUBPROTOCOLS: readonly string[] = Object.freeze([SUBPROTO
 export const WS_PATH = '/ws';
 /** Query parameter a resuming client puts in its URL so a proxy can route it to its replica. */
 export const SESSION_QUERY_PARAM = 'session';
+/**
+ * Query parameter with a random key a client picks once and keeps for all its connections: a proxy
+ * that hashes on it sends the first connection and every resume to the same replica. (The session id
+ * cannot serve: the server assigns it after the first connection has already landed somewhere.)
+ */
+export const ROUTE_QUERY_PARAM = 'route';

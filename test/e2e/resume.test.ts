@@ -128,3 +128,51 @@ describe.each(TRANSPORTS)('persistent sessions over %s', (transport) => {
     expect(first.epoch).not.toBe(s.epoch);
   });
 });
+
+describe('the URL a client connects with', () => {
+  it('carries one random route key for all its connections, and the session id when it resumes', async () => {
+    const { createServer } = await import('node:http');
+    const { connect } = await import('node:net');
+    const server = await startTestServer('ws');
+    const urls: string[] = [];
+    const sockets = new Set<import('node:net').Socket>();
+    // A pass-through that records each upgrade's request line, then splices the bytes to the server.
+    const front = createServer().on('upgrade', (req, socket, head) => {
+      urls.push(req.url ?? '');
+      const upstream = connect(server.port, '127.0.0.1', () => {
+        upstream.write(`${req.method} ${req.url} HTTP/1.1\r\n${Object.entries(req.headers).map(([k, v]) => `${k}: ${String(v)}`).join('\r\n')}\r\n\r\n`);
+        upstream.write(head);
+        socket.pipe(upstream).pipe(socket);
+      });
+      for (const s of [socket, upstream]) {
+        sockets.add(s as import('node:net').Socket);
+        s.on('error', () => {});
+      }
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const port = (front.address() as import('node:net').AddressInfo).port;
+    const c = createClient({ url: `ws://127.0.0.1:${port}/ws`, labels: { app: 'student' }, flushInterval: 20, backoff: { baseMs: 10, capMs: 50 } });
+    try {
+      c.increment('usage_total', { feature: 'a' });
+      await c.flush();
+      for (const s of sockets) s.destroy();
+      c.increment('usage_total', { feature: 'a' });
+      await c.flush();
+      expect(urls.length).toBeGreaterThanOrEqual(2);
+      const [first, ...later] = urls.map((u) => new URL(u, 'ws://x'));
+      const route = first!.searchParams.get('route');
+      expect(route).toMatch(/^[0-9a-f]{24}$/);
+      expect(first!.searchParams.has('session')).toBe(false);
+      for (const u of later) {
+        expect(u.searchParams.get('route')).toBe(route);
+        expect(u.searchParams.get('session')).toBe(c.sessionId);
+      }
+      expect(valueOf(await scrape(server.metricsPort), 'usage_total{feature="a"}')).toBe(2);
+    } finally {
+      await c.close();
+      for (const s of sockets) s.destroy();
+      front.close();
+      await server.close();
+    }
+  });
+});
