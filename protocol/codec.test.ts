@@ -6,6 +6,7 @@ import {
   DecodeError,
   SERVER_FRAME_GUARD,
   decodeUntrusted,
+  encode,
   encodeAck,
   encodeDelta,
   encodeGoodbye,
@@ -76,6 +77,16 @@ describe('PROTOCOL.md examples, byte-exact', () => {
   it('ack', () => {
     expect(parseServerMessage(decodeUntrusted(hexOf('ack'), SERVER_FRAME_GUARD))).toEqual({ type: 2, lastAppliedSeq: 42 });
     expect(bytes(encodeAck(42))).toEqual(hexOf('ack').toString('hex'));
+  });
+
+  it('ack, written by hand, has the bytes msgpackr gives for every integer form', () => {
+    for (const n of [0, 1, 127, 128, 255, 256, 65_535, 65_536, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1]) {
+      expect(bytes(encodeAck(n)), String(n)).toEqual(bytes(encode([2, n])));
+    }
+    // Each ack owns its bytes: a later one does not overwrite one still queued at a transport.
+    const first = encodeAck(7);
+    for (let i = 0; i < 5000; i++) encodeAck(i);
+    expect(bytes(first)).toBe('920207');
   });
 });
 

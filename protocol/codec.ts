@@ -1,5 +1,5 @@
-import { Packr, Unpackr } from 'msgpackr';
-import { checkMsgpack, type GuardLimits } from './msgpack-guard.js';
+import { Packr } from 'msgpackr';
+import { decodeMsgpackStrict, MsgpackRefusal, type GuardLimits } from './msgpack-guard.js';
 import {
   MessageType,
   MetricTypeCode,
@@ -14,10 +14,10 @@ import {
   type Welcome,
 } from './messages.js';
 
-// The only decoder/encoder options in the project. Records and structured clone would let a peer
-// define object shapes or self-referencing graphs; maps decode as Map so a key like "__proto__"
-// is plain data. Extension types never reach msgpackr: checkMsgpack rejects them first.
-const unpackr = new Unpackr({ useRecords: false, structuredClone: false, mapsAsObjects: false, int64AsType: 'number' });
+// The only encoder options in the project: no records or structured clone (nothing but plain arrays,
+// maps, strings and numbers goes on the wire). Decoding is msgpack-guard.ts' strict decoder, which
+// gives msgpackr's values for { mapsAsObjects: false, int64AsType: 'number' }: maps decode as Map, so
+// a key like "__proto__" is plain data, and extension types (records, timestamps) are refused.
 const packr = new Packr({ useRecords: false, structuredClone: false, variableMapSize: true });
 
 /** Limits for frames a server reads from clients. Depth 4 covers [delta, [samples, [sample]]] and maps. */
@@ -38,12 +38,11 @@ export class DecodeError extends Error {
 
 /** Bytes → unknown, refusing anything outside the guard limits. */
 export function decodeUntrusted(bytes: Uint8Array, limits: GuardLimits): unknown {
-  const problem = checkMsgpack(bytes, limits);
-  if (problem !== null) throw new DecodeError('not_msgpack', problem);
   try {
-    return unpackr.unpack(bytes);
+    return decodeMsgpackStrict(bytes, limits);
   } catch (err) {
-    throw new DecodeError('not_msgpack', (err as Error).message);
+    if (err instanceof MsgpackRefusal) throw new DecodeError('not_msgpack', err.message);
+    throw err;
   }
 }
 
@@ -63,6 +62,7 @@ function stringMap(v: unknown, what: string): Map<string, string> {
 
 function countMap(v: unknown, what: string): Map<string, number> {
   if (!(v instanceof Map)) throw shape(`${what} must be a map`);
+  if (v.size === 0) return v as Map<string, number>; // the usual case; spares an iterator per frame
   for (const [k, val] of v) if (!isString(k) || !isUint(val)) throw shape(`${what} must map strings to counts`);
   return v as Map<string, number>;
 }
@@ -124,8 +124,46 @@ export function encodeWelcome(w: Omit<Welcome, 'type'>, encodedCatalog: unknown[
   ]);
 }
 
+const ACK_SLAB_BYTES = 8192;
+// Allocated on first use: clients (browsers too) import this module but never send an ack.
+let ackSlab = new Uint8Array(0);
+let ackSlabUsed = 0;
+
+/**
+ * Acks are written by hand into slices of a shared slab: one goes out per applied frame, and a Packr
+ * call plus its buffer cost more than the rest of acknowledging (bench/). The slices are never
+ * written again, so a transport may keep one queued; off-heap memory also spares uWS a copy-out of
+ * an on-heap typed array. The bytes are msgpackr's: [2, uint] in the shortest integer form.
+ */
 export function encodeAck(lastAppliedSeq: number): Uint8Array {
-  return encode([MessageType.ACK, lastAppliedSeq]);
+  const n = lastAppliedSeq;
+  // msgpackr writes integers from 2^32 on as float64; such a sequence number is left to it.
+  if (!(Number.isInteger(n) && n >= 0 && n < 0x1_0000_0000)) return encode([MessageType.ACK, n]);
+  const size = n < 0x80 ? 3 : n < 0x100 ? 4 : n < 0x10000 ? 5 : 7;
+  if (ackSlabUsed + size > ackSlab.length) {
+    ackSlab = new Uint8Array(ACK_SLAB_BYTES);
+    ackSlabUsed = 0;
+  }
+  const out = ackSlab.subarray(ackSlabUsed, ackSlabUsed + size);
+  ackSlabUsed += size;
+  out[0] = 0x92;
+  out[1] = MessageType.ACK;
+  if (size === 3) out[2] = n;
+  else if (size === 4) {
+    out[2] = 0xcc;
+    out[3] = n;
+  } else if (size === 5) {
+    out[2] = 0xcd;
+    out[3] = n >>> 8;
+    out[4] = n & 0xff;
+  } else {
+    out[2] = 0xce;
+    out[3] = n >>> 24;
+    out[4] = (n >>> 16) & 0xff;
+    out[5] = (n >>> 8) & 0xff;
+    out[6] = n & 0xff;
+  }
+  return out;
 }
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);

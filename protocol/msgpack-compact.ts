@@ -6,8 +6,9 @@
  * Encoding picks the same forms as msgpackr (shortest integers up to 32 bits, float64 otherwise, shortest
  * string/array/map headers), so both produce the same bytes; a test holds them to it.
  *
- * Untrusted input is walked by checkMsgpack first (codec.ts does that), so the decoder may assume one
- * well-formed value within limits; it still refuses what it does not know rather than guessing.
+ * It serves the browser bundle, which decodes only the server's frames; the server decodes untrusted
+ * client frames with the strict one-pass decoder in msgpack-guard.ts. This decoder still refuses what it
+ * does not know rather than guessing.
  */
 
 class Writer {

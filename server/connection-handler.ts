@@ -181,7 +181,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       case MessageType.HELLO:
         return this.closeWith(conn, CloseReasons.duplicateHello);
       case MessageType.DELTA:
-        return this.delta(conn, session, message);
+        return this.delta(conn, session, message, now);
       case MessageType.GOODBYE:
         return this.closeWith(conn, CloseReasons.goodbye);
     }
@@ -223,18 +223,17 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     }, catalog.encodedWire));
   }
 
-  private delta(conn: ClientConnection, session: Session<ClientConnection>, delta: Delta): void {
+  private delta(conn: ClientConnection, session: Session<ClientConnection>, delta: Delta, now: number): void {
     // Cumulative acks: a duplicate (a resend after a lost ack) is acknowledged again, never re-applied.
     if (delta.seq <= session.lastAppliedSeq) return conn.peer.send(encodeAck(session.lastAppliedSeq));
     if (delta.seq !== session.lastAppliedSeq + 1) return this.closeWith(conn, CloseReasons.sequenceGap);
     if (delta.catalogVersion !== this.deps.catalog.wire.version) return this.closeWith(conn, CloseReasons.catalogChanged);
     if (delta.samples.length > this.deps.options.maxSamplesPerFrame) return this.closeWith(conn, CloseReasons.tooManySamples);
 
-    const started = performance.now();
     const { store, metrics } = this.deps;
     let applied = 0;
     // Samples beyond the session's budget are dropped (counted), the rest of the frame applies.
-    const allowed = session.sampleBudget.takeUpTo(this.deps.nowMs(), delta.samples.length);
+    const allowed = session.sampleBudget.takeUpTo(now, delta.samples.length);
     if (allowed < delta.samples.length) this.rejected.set(RejectReason.RATE_LIMITED, delta.samples.length - allowed);
     const gauges = (session.gauges ??= new Map());
     for (let i = 0; i < allowed; i++) {
@@ -242,8 +241,10 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       if (reason === null) applied++;
       else this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     }
-    for (const [reason, n] of delta.drops) {
-      if (CLIENT_DROP_REASON_SET.has(reason) && n > 0) this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + Math.min(n, MAX_REPORTED_DROPS_PER_FRAME));
+    if (delta.drops.size > 0) {
+      for (const [reason, n] of delta.drops) {
+        if (CLIENT_DROP_REASON_SET.has(reason) && n > 0) this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + Math.min(n, MAX_REPORTED_DROPS_PER_FRAME));
+      }
     }
     if (this.rejected.size > 0) {
       for (const [reason, n] of this.rejected) metrics.rejectedSamples.inc({ reason }, n);
@@ -251,7 +252,8 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     }
     session.lastAppliedSeq = delta.seq;
     metrics.hot.samples += applied;
-    metrics.frameApplySeconds.observe((performance.now() - started) / 1000);
+    // from the frame's arrival: decode, checks and apply (one clock read fewer per frame)
+    metrics.frameApplySeconds.observe((this.deps.nowMs() - now) / 1000);
     conn.peer.send(encodeAck(delta.seq));
   }
 

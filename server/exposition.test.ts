@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ServerCatalog } from './catalog.js';
 import type { MetricSpec, Whitelist } from './config/types.js';
@@ -113,7 +114,70 @@ describe('SeriesExposition', () => {
     expect(text.endsWith('\n')).toBe(true);
     expect(text.split('\n').filter((l) => l.startsWith('# TYPE')).length).toBe(metrics.length);
   });
+
+  it('writes exactly what one template string per line would, for any values (fast-check)', () => {
+    const store = newStore();
+    const exposition = new SeriesExposition(store);
+    const value = fc.oneof(fc.integer({ min: -(2 ** 40), max: 2 ** 53 }), fc.double(), fc.constantFrom(0, -0, 1e21, 2 ** 53, -(2 ** 53) - 2, 0.1));
+    fc.assert(
+      fc.property(fc.array(value, { minLength: 64, maxLength: 64 }), (values) => {
+        let k = 0;
+        for (const m of store.metrics) {
+          for (let i = 0; i < m.values.length; i++) m.values[i] = values[k++ % values.length]!;
+          for (let i = 0; i < m.sums.length; i++) m.sums[i] = values[k++ % values.length]!;
+        }
+        expect(exposition.render()).toBe(referenceRender(store));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('renders the same bytes in one go, in slices of any size and with the trailer appended', async () => {
+    const store = newStore();
+    store.metrics.forEach((m, i) => m.values.forEach((_, j) => (m.values[j] = i * 100 + j)));
+    const exposition = new SeriesExposition(store);
+    const whole = exposition.render();
+    expect(exposition.renderBytes('# tail\n').toString()).toBe(`${whole}# tail\n`);
+    for (const slice of [1, 2, 5, 7, 1000]) expect((await exposition.renderBytesInSlices('x', slice)).toString(), String(slice)).toBe(`${whole}x`);
+  });
 });
+
+/** The exposition written the plain way, one template string per line: what the buffer render must match. */
+function referenceRender(store: SeriesStore): string {
+  let out = '';
+  for (const m of store.metrics) {
+    const e = m.entry;
+    const name = e.spec.name;
+    out += `# HELP ${name} ${e.spec.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${name} ${e.type}\n`;
+    const labelSets: string[] = [];
+    for (let s = 0; s < e.seriesCount; s++) {
+      let rest = s;
+      const parts: string[] = [];
+      for (let i = e.spec.labels.length - 1; i >= 0; i--) {
+        const l = e.spec.labels[i]!;
+        const v = l.allowedValues[rest % e.radices[i]!]!;
+        rest = Math.floor(rest / e.radices[i]!);
+        parts.unshift(`${l.name}="${v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')}"`);
+      }
+      labelSets.push(parts.length === 0 ? '' : `{${parts.join(',')}}`);
+    }
+    if (e.type !== 'histogram') {
+      labelSets.forEach((labels, s) => (out += `${name}${labels} ${formatValue(m.values[s]!)}\n`));
+      continue;
+    }
+    const les = [...e.spec.buckets.map(formatValue), '+Inf'];
+    labelSets.forEach((labels, s) => {
+      const open = labels === '' ? '{' : `${labels.slice(0, -1)},`;
+      let cumulative = 0;
+      les.forEach((le, b) => {
+        cumulative += m.values[s * e.bucketCount + b]!;
+        out += `${name}_bucket${open}le="${le}"} ${formatValue(cumulative)}\n`;
+      });
+      out += `${name}_sum${labels} ${formatValue(m.sums[s]!)}\n${name}_count${labels} ${formatValue(cumulative)}\n`;
+    });
+  }
+  return out;
+}
 
 describe('promtool check metrics', () => {
   const promtool = '/usr/bin/promtool';

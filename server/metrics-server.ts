@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 
 export interface MetricsEndpoints {
-  /** Full exposition text and its content type. */
-  render(): Promise<{ contentType: string; body: string }>;
+  /** Full exposition text (or its UTF-8 bytes) and its content type. */
+  render(): Promise<{ contentType: string; body: string | Uint8Array }>;
   ready(): boolean;
 }
 

@@ -1,6 +1,7 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CloseCode, REJECT_REASONS, CloseReasons } from '../protocol/index.js';
 import type { LabelSpec } from './config/types.js';
+import { PlainHistogram } from './plain-histogram.js';
 
 const KNOWN_CLOSE_CODES = new Set<number>([...Object.values(CloseCode), 1005, 1006]);
 
@@ -18,7 +19,8 @@ export class SelfMetrics {
   readonly rejectedSamples: Counter<'reason'>;
   readonly protocolErrors: Counter<'reason'>;
   readonly closes: Counter<'code'>;
-  readonly frameApplySeconds: Histogram;
+  /** Observed once per frame: a plain-array histogram, not prom-client's (see plain-histogram.ts). */
+  readonly frameApplySeconds: PlainHistogram;
   /**
    * Per-frame counts kept as plain numbers on the hot path and moved into their counters at scrape
    * time: a prom-client inc() per frame costs more than applying a small frame.
@@ -70,10 +72,8 @@ export class SelfMetrics {
       name: 'promstream_closes_total', help: 'WebSocket closes by close code, whoever sent it (codes outside the catalogue count as "other").',
       labelNames: ['code'], registers,
     });
-    this.frameApplySeconds = new Histogram({
-      name: 'promstream_frame_apply_seconds', help: 'Time to check and apply one delta frame.',
-      buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025], registers,
-    });
+    this.frameApplySeconds = new PlainHistogram('promstream_frame_apply_seconds', 'Time to decode, check and apply one delta frame.', [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025]);
+    this.registry.registerMetric(this.frameApplySeconds.asRegistryMetric());
     new Gauge({ name: 'promstream_build_info', help: 'Always 1; the version label says which promstream runs.', labelNames: ['version'], registers }).set({ version }, 1);
   }
 

@@ -52,8 +52,8 @@ export class SeriesStore {
   apply(sample: unknown, gauges: GaugeParts): RejectReason | null {
     if (!Array.isArray(sample)) return RejectReason.NOT_ARRAY;
     const metricIndex: unknown = sample[0];
-    if (typeof metricIndex !== 'number' || !Number.isInteger(metricIndex)) return RejectReason.UNKNOWN_METRIC;
-    const m = this.metrics[metricIndex];
+    // Indexing with anything but a whole number in range (0.5, -1, NaN) finds nothing: no separate check.
+    const m = typeof metricIndex === 'number' ? this.metrics[metricIndex] : undefined;
     if (m === undefined) return RejectReason.UNKNOWN_METRIC;
     const e = m.entry;
     if (sample.length !== 1 + e.labelCount + e.valueCount) return e.type === 'histogram' ? RejectReason.BAD_BUCKET_COUNT : RejectReason.WRONG_LENGTH;
@@ -62,14 +62,21 @@ export class SeriesStore {
     for (let i = 0; i < e.labelCount; i++) {
       const v: unknown = sample[1 + i];
       const radix = e.radices[i]!;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= radix) return RejectReason.LABEL_NOT_ALLOWED;
+      // v >>> 0 === v: a whole number in 0 … 2^32 - 1 (radixes are smaller).
+      if (typeof v !== 'number' || v >>> 0 !== v || v >= radix) return RejectReason.LABEL_NOT_ALLOWED;
       series = series * radix + v;
     }
     const first = 1 + e.labelCount;
     const max = this.maxSampleValue;
 
+    // Each kind first takes the one comparison a valid value passes (NaN fails every comparison); only a
+    // value that fails it is checked step by step for the reason.
     if (e.type === 'counter') {
       const inc: unknown = sample[first];
+      if (typeof inc === 'number' && inc >= 0 && inc <= max) {
+        m.values[series]! += inc;
+        return null;
+      }
       if (!isNumber(inc)) return RejectReason.NOT_A_NUMBER;
       const bad = checkNumber(inc, max);
       if (bad !== null) return bad;
@@ -80,9 +87,9 @@ export class SeriesStore {
     if (e.type === 'gauge') {
       const value: unknown = sample[first];
       if (!isNumber(value)) return RejectReason.NOT_A_NUMBER;
-      const bad = checkNumber(value, max);
+      const bad = value >= -max && value <= max ? null : checkNumber(value, max);
       if (bad !== null) return bad;
-      const key = metricIndex * GAUGE_KEY_STRIDE + series;
+      const key = e.index * GAUGE_KEY_STRIDE + series;
       const old = gauges.get(key);
       if (old === undefined) m.holders[series]!++;
       m.values[series]! += value - (old ?? 0);
@@ -94,11 +101,7 @@ export class SeriesStore {
     const counts = this.scratch.length >= e.bucketCount ? this.scratch : (this.scratch = new Float64Array(e.bucketCount));
     for (let b = 0; b < e.bucketCount; b++) {
       const c: unknown = sample[first + 1 + b];
-      if (!isNumber(c)) return RejectReason.NOT_A_NUMBER;
-      if (!Number.isFinite(c)) return RejectReason.NON_FINITE;
-      if (c < 0) return RejectReason.NEGATIVE;
-      if (!Number.isInteger(c)) return RejectReason.NOT_INTEGER;
-      if (c > max) return RejectReason.TOO_LARGE;
+      if (!(typeof c === 'number' && c >= 0 && c <= max && Number.isInteger(c))) return bucketCountReason(c);
       count += c;
       counts[b] = c;
     }
@@ -164,6 +167,15 @@ export class SeriesStore {
     gauges.clear();
   }
 
+}
+
+/** Why a histogram bucket count is refused (it failed the one-comparison check), in the order the checks are documented. */
+function bucketCountReason(c: unknown): RejectReason {
+  if (!isNumber(c)) return RejectReason.NOT_A_NUMBER;
+  if (!Number.isFinite(c)) return RejectReason.NON_FINITE;
+  if (c < 0) return RejectReason.NEGATIVE;
+  if (!Number.isInteger(c)) return RejectReason.NOT_INTEGER;
+  return RejectReason.TOO_LARGE;
 }
 
 function checkNumber(v: number, max: number): RejectReason | null {

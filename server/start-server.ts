@@ -135,7 +135,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ready: () => ready,
       render: async () => ({
         contentType: metrics.registry.contentType,
-        body: exposition.render() + (await metrics.registry.metrics()),
+        // rendered in slices that yield to ingest between them, so a big scrape does not stall clients
+        body: await exposition.renderBytesInSlices(await metrics.registry.metrics()),
       }),
     }, log);
   } catch (err) {

@@ -40,7 +40,8 @@ export type UwsLoadResult = { readonly uws: UwsModule; readonly error: null } | 
 
 const SEND_QUEUE_FULL = { code: 1008, reason: 'send queue full' } as const;
 const HANDLER_FAILED = { code: 1011, reason: 'internal error' } as const;
-/** WebSocket.send() result: the message was not queued because the backpressure limit is reached. */
+/** WebSocket.send() results: written with nothing left queued; not queued because the backpressure limit is reached. */
+const SEND_SUCCESS = 1;
 const SEND_DROPPED = 2;
 
 let loading: Promise<UwsLoadResult> | undefined;
@@ -85,7 +86,8 @@ function isNativeUws(loaded: unknown): loaded is UwsModule {
 }
 
 interface UserData<S> {
-  readonly request: UpgradeRequest;
+  /** Until open: only onOpen reads it, and a socket may live for days (a few hundred bytes each). */
+  request: UpgradeRequest | null;
   readonly protocol: string | null;
   peer: UwsPeer<S> | undefined;
 }
@@ -180,10 +182,13 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
     },
     open: (ws) => {
       const data = ws.getUserData();
+      // Set by our upgrade handler, which every uWS open follows exactly once.
+      const request = data.request!;
+      data.request = null;
       const peer = new UwsPeer(ws, handlers, maxBackpressureBytes, log, live);
       data.peer = peer;
       live.add(peer);
-      peer.open(data.request, data.protocol);
+      peer.open(request, data.protocol);
     },
     // The ArrayBuffer is neutered when this returns; the handlers copy what they keep (types.ts).
     message: (ws, message, isBinary) => ws.getUserData().peer?.deliver(new Uint8Array(message), isBinary),
@@ -266,7 +271,12 @@ class UwsPeer<S> implements Peer {
   deliver(data: Uint8Array, isBinary: boolean): void {
     const opened = this.#opened;
     if (this.#closed || opened === undefined) return;
-    this.#guard(() => this.handlers.onMessage(opened.state, data, isBinary));
+    // Once per frame: the handler call sits in this frame's own try, not in a #guard closure.
+    try {
+      this.handlers.onMessage(opened.state, data, isBinary);
+    } catch (err) {
+      this.#failed(err);
+    }
   }
 
   pingReceived(): void {
@@ -303,7 +313,9 @@ class UwsPeer<S> implements Peer {
     const status = this.ws.send(bytes, true);
     // closeOnBackpressureLimit acts only on a dropped send, and later in the event loop: close now,
     // with a reason, on the send that crossed the limit. end() runs the close handler at once.
-    if (!this.#closed && (status === SEND_DROPPED || this.ws.getBufferedAmount() > this.maxBackpressureBytes)) {
+    // After a plain success nothing is queued, so the native getBufferedAmount() call (one per ack)
+    // is only made when the send left bytes behind.
+    if (!this.#closed && (status === SEND_DROPPED || (status !== SEND_SUCCESS && this.ws.getBufferedAmount() > this.maxBackpressureBytes))) {
       this.ws.end(SEND_QUEUE_FULL.code, SEND_QUEUE_FULL.reason);
     }
   }
@@ -328,9 +340,13 @@ class UwsPeer<S> implements Peer {
     try {
       call();
     } catch (err) {
-      this.log.error({ err }, 'connection handler threw; closing with 1011');
-      this.close(HANDLER_FAILED.code, HANDLER_FAILED.reason);
+      this.#failed(err);
     }
+  }
+
+  #failed(err: unknown): void {
+    this.log.error({ err }, 'connection handler threw; closing with 1011');
+    this.close(HANDLER_FAILED.code, HANDLER_FAILED.reason);
   }
 }
 

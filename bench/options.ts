@@ -1,0 +1,135 @@
+/** The bench's command line: `npm run bench -- [options]`. */
+
+export const SCENARIOS = ['ingest', 'baseline', 'scrape', 'connections', 'storm'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  readonly scenarios: readonly Scenario[];
+  /** Sessions for connections/storm; default: as many as the open-file limit allows. */
+  readonly clients: number | null;
+  readonly quick: boolean;
+  /** Repetitions of each measured run (medians are reported). */
+  readonly runs: number;
+  readonly transports: readonly ('uws' | 'ws')[];
+  readonly target: string | null;
+  readonly metrics: string | null;
+  /** Session labels the hello carries (a target's whitelist decides them). */
+  readonly labels: Readonly<Record<string, string>> | null;
+  /** Markdown report; null: do not write one. */
+  readonly out: string | null;
+  readonly json: string | null;
+  readonly pin: boolean;
+  readonly help: boolean;
+}
+
+export const HELP = `npm run bench -- [options]
+
+Runs promstream's load scenarios, prints a table per scenario and writes bench/RESULTS.md.
+The server runs alone in its own process (one event loop: one core); traffic stays on 127.0.0.0/8.
+
+Scenarios (default: all of them, a few minutes):
+  ingest       frames/s and samples/s at saturation (raw prebuilt frames), uWS and ws, each
+               against a decode-only ceiling; the generator's own ceiling into a byte sink
+  baseline     the old design (HTTP POST of a JSON batch to express) in the same run
+  scrape       /metrics time at 1k, 10k and 100k series; event-loop delay and ack round trips
+               while scraping under a paced ingest
+  connections  as many sessions as the open-file limit allows (bare sockets speaking the client's
+               protocol): memory per session,
+               connect rate, server CPU while all flush every 1 s and every 10 s; uWS vs ws
+  storm        every session cut at once: time until all resumed, peak CPU, exact totals
+
+Options:
+  --scenario NAME        run only this scenario (repeatable, or a comma list)
+  --clients N            sessions for connections/storm (default: the open-file limit minus a margin)
+  --runs N               repetitions per measurement, medians reported (default 3; --quick 1)
+  --transport T          uws, ws or both (default both; the storm uses the first)
+  --quick                a smoke run with tiny sizes, ~15 s (writes no report unless --out)
+  --target URL           bench a running deployment, e.g. ws://host:3000/ws (needs --metrics)
+  --metrics URL          its private /metrics, e.g. http://host:9102/metrics
+  --labels k=v,...       session labels for the hello (default: app=student; a target needs its own)
+  --out PATH             where to write the Markdown report (default bench/RESULTS.md)
+  --json PATH            also write the results as JSON
+  --pin                  pin the server to CPU 0 and the generators to the others (taskset); on a
+                         shared machine this can cost more than it gives, hence off by default
+  --help                 this text
+
+Against a target, ingest saturates a few connections: run the target with
+--max-frames-per-second and --max-samples-per-second raised, or it closes them (1008).
+`;
+
+export class BenchUsageError extends Error {}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const scenarios: Scenario[] = [];
+  let clients: number | null = null;
+  let quick = false;
+  let runs: number | null = null;
+  let transports: ('uws' | 'ws')[] = ['uws', 'ws'];
+  let target: string | null = null;
+  let metrics: string | null = null;
+  let labels: Record<string, string> | null = null;
+  let out: string | null | undefined;
+  let json: string | null = null;
+  let pin = false;
+  let help = false;
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => {
+      const v = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (v === undefined || v === '') throw new BenchUsageError(`${flag} needs a value`);
+      return v;
+    };
+    const count = (min: number): number => {
+      const v = value();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min) throw new BenchUsageError(`${flag} must be a whole number ≥ ${min} (got ${v})`);
+      return n;
+    };
+    switch (flag) {
+      case '--scenario':
+        for (const s of value().split(',')) {
+          if (!(SCENARIOS as readonly string[]).includes(s)) throw new BenchUsageError(`unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`);
+          scenarios.push(s as Scenario);
+        }
+        break;
+      case '--clients': clients = count(1); break;
+      case '--runs': runs = count(1); break;
+      case '--quick': quick = true; break;
+      case '--transport': {
+        const v = value();
+        if (v === 'both') transports = ['uws', 'ws'];
+        else if (v === 'uws' || v === 'ws') transports = [v];
+        else throw new BenchUsageError(`--transport is uws, ws or both (got ${v})`);
+        break;
+      }
+      case '--target': target = value(); break;
+      case '--metrics': metrics = value(); break;
+      case '--labels':
+        labels = Object.fromEntries(value().split(',').map((pair) => {
+          const [k, v] = pair.split('=');
+          if (k === undefined || v === undefined || k === '') throw new BenchUsageError(`--labels takes k=v,k=v (got ${pair})`);
+          return [k, v];
+        }));
+        break;
+      case '--out': out = value(); break;
+      case '--json': json = value(); break;
+      case '--pin': pin = true; break;
+      case '--help': case '-h': help = true; break;
+      default:
+        throw new BenchUsageError(`unknown option ${arg} (see --help)`);
+    }
+  }
+  if ((target === null) !== (metrics === null)) throw new BenchUsageError('--target and --metrics go together: the WebSocket URL and the /metrics URL of the same server');
+  if (target !== null && !target.startsWith('ws://')) throw new BenchUsageError(`--target must be a ws:// URL (got ${target})`);
+  const unique = [...new Set(scenarios.length > 0 ? scenarios : SCENARIOS)];
+  return {
+    scenarios: SCENARIOS.filter((s) => unique.includes(s)),
+    clients, quick, runs: runs ?? (quick ? 1 : 3), transports, target, metrics, labels,
+    // A quick run is a smoke test: it leaves the committed report alone unless told otherwise.
+    out: out === undefined ? (quick || target !== null ? null : 'bench/RESULTS.md') : out,
+    json, pin, help,
+  };
+}

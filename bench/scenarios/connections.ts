@@ -1,0 +1,312 @@
+/**
+ * Connections and the reconnect storm, with protocol sessions on bare sockets (raw-session-fleet.ts: the
+ * reference client's resume and backoff rules, a fraction of its CPU) in several generator processes,
+ * spread over 127.0.x.y source addresses:
+ * - open as many sessions as the open-file limit allows and time it (connect rate);
+ * - server memory per idle session: RSS and heap after a forced GC, minus the same after a warm-up;
+ * - server CPU while every client flushes a 7-sample delta every 1 s, then every 10 s;
+ * - storm: every socket cut at once (no close frame); time until each client is back and resumed,
+ *   the server's peak CPU meanwhile, and the totals afterwards.
+ * The server keeps its default limits, as a deployment would.
+ */
+import { ServerCatalog } from '../../server/catalog.js';
+import { loadWhitelist } from '../../server/index.js';
+import type { BenchChild } from '../child-process.js';
+import { BenchContext, pause, pollUntil } from '../context.js';
+import { listenOverflows, openFileLimits } from '../machine.js';
+import { scrape } from '../metrics-probe.js';
+import { fmtInt, fmtKiB, fmtMiB, fmtPct, fmtRate, fmtRatio } from '../report.js';
+import { compareTotals, ExpectedTotals } from '../sample-plan.js';
+import type { ServerUnderTest } from '../server-under-test.js';
+import { percentile } from '../stats.js';
+import type { CatalogMetric } from '../../protocol/index.js';
+
+/** Clients per generator process: well inside its open-file limit, and a share of the CPU each. */
+const CLIENTS_PER_GENERATOR = 5000;
+/** Ports per source address used at most (of ~28 k ephemeral ones). */
+const CLIENTS_PER_SOURCE_ADDRESS = 10_000;
+/** Descriptors the server needs besides client sockets (listeners, metrics, stdio, epoll, libuv). */
+const SERVER_FD_MARGIN = 150;
+
+export interface ConnectionFigures {
+  readonly transport: string;
+  readonly sessions: number;
+  readonly connectPerS: number;
+  readonly rssPerSessionBytes: number;
+  readonly heapPerSessionBytes: number;
+  /** RSS outside the V8 heap per session: the transport's native memory (uWS, socket buffers, malloc). */
+  readonly nativePerSessionBytes: number;
+  readonly rssBytes: number;
+  readonly cpu1s: number;
+  readonly frames1s: number;
+  readonly cpu10s: number;
+  readonly frames10s: number;
+  readonly storm: StormFigures | null;
+}
+
+export interface StormFigures {
+  readonly sessions: number;
+  readonly allBackMs: number;
+  readonly back: number;
+  readonly resumed: number;
+  readonly peakCpu: number;
+  readonly meanCpu: number;
+  /** Connection attempts until all were back (sessions + retries). */
+  readonly attempts: number;
+  /** What failed on the way (close codes, connect errors), e.g. "12 × 1013 server full". */
+  readonly failures: string;
+  /** Connections the kernel dropped from the full accept queue meanwhile (local runs on Linux). */
+  readonly listenOverflows: number | null;
+}
+
+/** Sessions to open: --clients, or what one server process may hold open. */
+export function sessionCount(ctx: BenchContext): number {
+  if (ctx.options.clients !== null) return ctx.options.clients;
+  if (ctx.options.quick) return 100;
+  return Math.min(openFileLimits().hard - SERVER_FD_MARGIN, 50_000);
+}
+
+const stormTransport = (ctx: BenchContext): 'uws' | 'ws' => ctx.options.transports[0]!;
+const measuredTransports = (ctx: BenchContext, connections: boolean): ('uws' | 'ws')[] =>
+  ctx.isTarget ? ['uws'] : connections ? [...ctx.options.transports] : [stormTransport(ctx)];
+
+export function connectionsSteps(ctx: BenchContext, connections: boolean, storm: boolean): number {
+  return measuredTransports(ctx, connections).reduce((n, t) => n + 2 + (connections ? 3 : 0) + (storm && t === stormTransport(ctx) ? 1 : 0), 0);
+}
+
+export async function runConnections(ctx: BenchContext, connections: boolean, storm: boolean): Promise<ConnectionFigures[]> {
+  const metrics = ctx.isTarget ? null : new ServerCatalog(await loadWhitelist([ctx.ingestConfig])).wire.metrics;
+  const all: ConnectionFigures[] = [];
+  for (const transport of measuredTransports(ctx, connections)) {
+    const server = await ctx.server({ mode: 'promstream', transport });
+    try {
+      all.push(await onTransport(ctx, server, transport, metrics, connections, storm && transport === stormTransport(ctx)));
+    } finally {
+      await server.stop();
+      // Generators are stopped between transports: dropping their thousands of sockets is quicker than closing them.
+      await ctx.close();
+    }
+  }
+  if (connections) reportConnections(ctx, all);
+  if (all.some((f) => f.storm !== null)) reportStorm(ctx, all);
+  ctx.report.data.connections = all;
+  return all;
+}
+
+async function onTransport(
+  ctx: BenchContext,
+  server: ServerUnderTest,
+  transport: string,
+  knownMetrics: readonly CatalogMetric[] | null,
+  measure: boolean,
+  storm: boolean,
+): Promise<ConnectionFigures> {
+  const { quick } = ctx.options;
+  const n = sessionCount(ctx);
+  const generatorCount = Math.max(1, Math.ceil(n / CLIENTS_PER_GENERATOR));
+  const gens = Array.from({ length: generatorCount }, (_, i) => ctx.generator(i));
+  const addresses = ctx.sourceAddresses(Math.ceil(n / CLIENTS_PER_SOURCE_ADDRESS) + 1);
+  const metrics = knownMetrics ?? (await targetCatalog(ctx, server));
+  const before = ctx.isTarget ? (await scrape(server.metricsUrl!)).samples : new Map<string, number>();
+  const fleet = (count: number, firstIndex: number): Record<string, unknown> => ({
+    host: server.host, port: server.port, path: server.path, firstIndex, count, localAddresses: addresses, labels: ctx.labels, metrics, concurrency: 256, timeoutMs: 120_000,
+  });
+  const label = `${ctx.isTarget ? 'target' : transport}`;
+
+  // Warm-up: the code paths of a session run before the memory baseline is read.
+  ctx.progress.step(`connections (${label}): warm up, then open ${fmtInt(n)} sessions`, 10_000);
+  await gens[0]!.request('fleet-open', fleet(Math.min(quick ? 20 : 200, n), 0));
+  await gens[0]!.request('fleet-close');
+  await server.gc();
+  const base = await server.resources();
+  const opened0 = ctx.isTarget ? (await server.figures()).sessionsOpened : 0;
+
+  const t0 = performance.now();
+  const cpu0 = await server.resources();
+  const share = Math.ceil(n / generatorCount);
+  const opened = await Promise.all(gens.map((g, i) => g.request<{ connected: number; elapsedMs: number }>('fleet-open', fleet(Math.max(0, Math.min(share, n - i * share)), i * share), 180_000)));
+  const connectMs = performance.now() - t0;
+  const cpu1 = await server.resources();
+  const sessions = opened.reduce((s, o) => s + o.connected, 0);
+  const connectPerS = sessions / (connectMs / 1000);
+  ctx.progress.result(`${fmtInt(sessions)} sessions in ${(connectMs / 1000).toFixed(1)} s (${fmtRate(connectPerS)}/s, server ${fmtPct((cpu1.cpuSeconds - cpu0.cpuSeconds) / ((cpu1.atMs - cpu0.atMs) / 1000))} CPU)`);
+  if (sessions < n) ctx.progress.note(`  only ${sessions} of ${n} sessions opened`);
+
+  let rssPerSessionBytes = NaN;
+  let heapPerSessionBytes = NaN;
+  let nativePerSessionBytes = NaN;
+  let rssBytes = NaN;
+  let cpu1s = NaN;
+  let frames1s = NaN;
+  let cpu10s = NaN;
+  let frames10s = NaN;
+  if (measure) {
+    ctx.progress.step(`connections (${label}): memory of ${fmtInt(sessions)} idle sessions`);
+    await pause(quick ? 200 : 1000);
+    const gcDone = await server.gc();
+    const idle = await server.resources();
+    rssBytes = idle.rssBytes;
+    rssPerSessionBytes = (idle.rssBytes - base.rssBytes) / sessions;
+    heapPerSessionBytes = (idle.heapUsedBytes - base.heapUsedBytes) / sessions;
+    nativePerSessionBytes = (idle.rssBytes - idle.heapTotalBytes - (base.rssBytes - base.heapTotalBytes)) / sessions;
+    ctx.progress.result(`${fmtInt(rssPerSessionBytes)} B RSS, ${fmtInt(heapPerSessionBytes)} B heap used, ${fmtInt(nativePerSessionBytes)} B outside the heap per session${gcDone ? '' : ' (no GC: target)'}; RSS ${fmtMiB(idle.rssBytes)}`);
+
+    const windowMs = quick ? 1000 : 10_000;
+    for (const spread of [1, 10]) {
+      ctx.progress.step(`connections (${label}): every client flushes every ${spread} s`, windowMs + 2000);
+      await Promise.all(gens.map((g) => g.request('fleet-record', { everyMs: 1000, spread })));
+      await pause(quick ? 300 : 2000);
+      const w = await cpuWindow(server, windowMs, 1000);
+      if (spread === 1) [cpu1s, frames1s] = [w.cpu, w.framesPerS];
+      else [cpu10s, frames10s] = [w.cpu, w.framesPerS];
+      ctx.progress.result(`server ${fmtPct(w.cpu)} CPU at ${fmtRate(w.framesPerS)} frames/s`);
+    }
+  }
+
+  let stormFigures: StormFigures | null = null;
+  if (storm) {
+    ctx.progress.step(`storm (${label}): cut all ${fmtInt(sessions)} sessions at once`, 10_000);
+    // Frames are in flight when the cut comes: every client flushes every second.
+    await Promise.all(gens.map((g) => g.request('fleet-record', { everyMs: 1000, spread: 1 })));
+    await pause(quick ? 300 : 1500);
+    const f0 = await server.figures();
+    const overflows0 = ctx.isTarget ? null : listenOverflows();
+    const sampler = sampleCpu(server, 100);
+    const cuts = await Promise.all(gens.map((g) => g.request<{ elapsedMs: number; back: number; resumed: number; attempts: number; closes: Record<string, number> }>('fleet-cut', { timeoutMs: 120_000 }, 180_000)));
+    const cpu = await sampler.stop();
+    const back = cuts.reduce((s, c) => s + c.back, 0);
+    await pollUntil(async () => (await server.figures()).connected >= back, 10_000, 200);
+    const f1 = await server.figures();
+    const closes = new Map<string, number>();
+    for (const c of cuts) for (const [k, v] of Object.entries(c.closes)) closes.set(k, (closes.get(k) ?? 0) + v);
+    stormFigures = {
+      sessions, allBackMs: Math.max(...cuts.map((c) => c.elapsedMs)), back, resumed: cuts.reduce((s, c) => s + c.resumed, 0), peakCpu: cpu.peak, meanCpu: cpu.mean,
+      attempts: cuts.reduce((s, c) => s + c.attempts, 0), failures: [...closes].map(([k, v]) => `${v} × ${k}`).join(', '),
+      listenOverflows: overflows0 === null ? null : (listenOverflows() ?? overflows0) - overflows0,
+    };
+    const resumedOnServer = f1.sessionsResumed - f0.sessionsResumed;
+    ctx.progress.result(`all back in ${(stormFigures.allBackMs / 1000).toFixed(2)} s, ${fmtInt(stormFigures.resumed)} resumed (server: ${fmtInt(resumedOnServer)}), ${fmtInt(stormFigures.attempts)} attempts, peak CPU ${fmtPct(cpu.peak)}${stormFigures.failures === '' ? '' : `; ${stormFigures.failures}`}`);
+    ctx.report.check('storm', `${label}: every session back and resumed`, [
+      ...(back === sessions ? [] : [`${sessions - back} sessions not back within 120 s`]),
+      ...(stormFigures.resumed === back ? [] : [`${back - stormFigures.resumed} sessions came back as new sessions instead of resuming`]),
+      ...(ctx.isTarget || f1.connected === sessions ? [] : [`connected_clients ${f1.connected}, expected ${sessions}`]),
+    ], `${fmtInt(sessions)} resumed, connected_clients ${fmtInt(f1.connected)}`);
+  }
+
+  // Correctness: everything recorded is acknowledged, then the server must expose exactly that.
+  ctx.progress.step(`${storm && !measure ? 'storm' : 'connections'} (${label}): flush every client and compare totals`);
+  await Promise.all(gens.map((g) => g.request('fleet-stop-recording')));
+  const flushed = await Promise.all(gens.map((g) => g.request<{ flushed: number; failed: number; gaugeHolders: number; expected: unknown; closes: Record<string, number> }>('fleet-flush', { timeoutMs: 60_000 }, 90_000)));
+  const expected = new ExpectedTotals();
+  for (const f of flushed) expected.merge(ExpectedTotals.fromJSON(f.expected));
+  const holders = flushed.reduce((s, f) => s + f.gaugeHolders, 0);
+  const problems = compareTotals(expected.exposition(ctx.isTarget ? null : holders), (await scrape(server.metricsUrl!)).samples, before);
+  const failed = flushed.reduce((s, f) => s + f.failed, 0);
+  if (failed > 0) problems.push(`${failed} sessions not acknowledged in time (${flushed.flatMap((f) => Object.entries(f.closes).map(([k, v]) => `${v} × ${k}`)).join(', ')})`);
+  const figures = await server.figures();
+  if (!ctx.isTarget && figures.connected !== sessions) problems.push(`connected_clients ${figures.connected}, expected ${sessions}`);
+  if (ctx.isTarget && figures.sessionsOpened - opened0 < sessions) problems.push(`sessions opened ${figures.sessionsOpened - opened0} < ${sessions}`);
+  ctx.report.check(storm && !measure ? 'storm' : 'connections', `${label}: totals after all flushed`, problems, `${fmtInt(sessions)} sessions, ${fmtInt(expected.exposition(null).size)} series lines, gauge = ${fmtInt(holders)}`);
+  ctx.progress.result(problems.length === 0 ? 'exact' : `${problems.length} mismatches`);
+
+  return { transport: label, sessions, connectPerS, rssPerSessionBytes, heapPerSessionBytes, nativePerSessionBytes, rssBytes, cpu1s, frames1s, cpu10s, frames10s, storm: stormFigures };
+}
+
+/** The target's catalogue, from a welcome (its whitelist is not known here). */
+async function targetCatalog(ctx: BenchContext, server: ServerUnderTest): Promise<readonly CatalogMetric[]> {
+  const g: BenchChild = ctx.generator(0);
+  const { catalog } = await g.request<{ catalog: { metrics: CatalogMetric[] } }>('ingest-open', {
+    host: server.host, port: server.port, path: server.path, connections: 1, localAddresses: ctx.sourceAddresses(1), labels: ctx.labels,
+  });
+  await g.request('ingest-close');
+  return catalog.metrics;
+}
+
+/** Server CPU (cores, median of per-second samples) and frames/s over a window. */
+async function cpuWindow(server: ServerUnderTest, windowMs: number, everyMs: number): Promise<{ cpu: number; framesPerS: number }> {
+  const f0 = await server.figures();
+  const samples: number[] = [];
+  let prev = await server.resources();
+  const until = performance.now() + windowMs;
+  while (performance.now() < until) {
+    await pause(everyMs);
+    const cur = await server.resources();
+    samples.push((cur.cpuSeconds - prev.cpuSeconds) / ((cur.atMs - prev.atMs) / 1000));
+    prev = cur;
+  }
+  const f1 = await server.figures();
+  return { cpu: percentile(samples, 50), framesPerS: (f1.frames - f0.frames) / ((f1.atMs - f0.atMs) / 1000) };
+}
+
+/** Samples server CPU every `everyMs` until stopped; peak over two consecutive samples. */
+function sampleCpu(server: ServerUnderTest, everyMs: number): { stop(): Promise<{ peak: number; mean: number }> } {
+  const points: { cpuSeconds: number; atMs: number }[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      points.push(await server.resources());
+      await pause(everyMs);
+    }
+    points.push(await server.resources());
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      let peak = 0;
+      for (let i = 2; i < points.length; i++) {
+        const a = points[i - 2]!;
+        const b = points[i]!;
+        peak = Math.max(peak, (b.cpuSeconds - a.cpuSeconds) / ((b.atMs - a.atMs) / 1000));
+      }
+      const first = points[0]!;
+      const last = points.at(-1)!;
+      return { peak, mean: (last.cpuSeconds - first.cpuSeconds) / ((last.atMs - first.atMs) / 1000) };
+    },
+  };
+}
+
+function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[]): void {
+  const rows = all.map((f) => [
+    f.transport,
+    fmtInt(f.sessions),
+    `${fmtRate(f.connectPerS)}/s`,
+    `${fmtInt(f.rssPerSessionBytes)} B (${fmtKiB(f.rssPerSessionBytes)})`,
+    `${fmtInt(f.heapPerSessionBytes)} B`,
+    Number.isFinite(f.nativePerSessionBytes) ? `${fmtInt(f.nativePerSessionBytes)} B` : '–',
+    fmtMiB(f.rssBytes),
+    `${fmtPct(f.cpu1s)} at ${fmtRate(f.frames1s)} frames/s`,
+    `${fmtPct(f.cpu10s)} at ${fmtRate(f.frames10s)} frames/s`,
+    Number.isFinite(f.cpu1s / f.frames1s) ? `${((f.cpu1s / f.frames1s) * 1e6).toFixed(1)} µs` : '–',
+  ]);
+  const uws = all.find((f) => f.transport === 'uws');
+  const ws = all.find((f) => f.transport === 'ws');
+  const notes = [
+    'Sessions on bare sockets that follow the reference client\'s protocol (hello, one delta in flight, acks, pongs, resume), 5 000 per generator process, spread over 127.0.x.y source addresses; the reference client over ws costs its generator several times the CPU, and 20 000 of them flushing every second would measure the generator. Sessions: as many as the server process may hold open files, minus a margin for its own.',
+    'Memory per session: server RSS and V8 heap after a forced GC with all sessions idle, minus the same after a warm-up, divided by the sessions. RSS also holds the V8 heap\'s free reserve (V8 keeps room to grow in proportion to the live heap), so RSS per session exceeds heap used + outside the heap. CPU: median of one-second samples over 10 s, in cores; every session sends 7 samples per flush.',
+    'CPU per frame = CPU at the 1 s flush ÷ its frame rate: the cost of one 7-sample delta arriving on its own (read, decode, apply, ack), the figure to plan with.',
+  ];
+  if (uws !== undefined && ws !== undefined) {
+    notes.push(`ws / uWS: ${fmtRatio(ws.rssPerSessionBytes / uws.rssPerSessionBytes)} the memory per session, ${fmtRatio(ws.cpu1s / uws.cpu1s)} the CPU at a 1 s flush.`);
+  }
+  ctx.report.tables.push({
+    title: 'Connections: memory, connect rate and CPU per session',
+    columns: ['transport', 'sessions', 'connect rate', 'RSS per idle session', 'of it V8 heap used', 'of it outside the V8 heap', 'RSS total', 'CPU, flush every 1 s', 'CPU, flush every 10 s', 'CPU per frame'],
+    rows, notes,
+  });
+}
+
+function reportStorm(ctx: BenchContext, all: readonly ConnectionFigures[]): void {
+  ctx.report.tables.push({
+    title: 'Reconnect storm: every session cut at once',
+    columns: ['transport', 'sessions cut', 'all back and resumed after', 'resumed', 'connection attempts', 'accept-queue overflows', 'server CPU peak / mean', 'failures on the way'],
+    rows: all.filter((f) => f.storm !== null).map((f) => {
+      const s = f.storm!;
+      return [f.transport, fmtInt(s.sessions), `${(s.allBackMs / 1000).toFixed(2)} s`, `${fmtInt(s.resumed)} of ${fmtInt(s.back)} back`, fmtInt(s.attempts), s.listenOverflows === null ? '–' : fmtInt(s.listenOverflows), `${fmtPct(s.peakCpu)} / ${fmtPct(s.meanCpu)}`, s.failures === '' ? 'none' : s.failures];
+    }),
+    notes: [
+      'Each generator drops all its sockets in one loop (no close frame, as a proxy restart or network blip would); the sessions reconnect with the reference client\'s backoff (full jitter, base 250 ms, cap 30 s) and resume. Every session keeps recording and flushing every second throughout, so frames are in flight when the cut comes.',
+      'Peak CPU is over 200 ms windows. Accept-queue overflows: connections the kernel dropped because the listener\'s queue (uWS: a fixed backlog of 512) was full; each costs its client a SYN retransmission (1 s, then 3 s, 7 s …) and, past the client\'s 15 s welcome timeout, a backoff. Totals are checked after the storm in the correctness table.',
+    ],
+  });
+}

@@ -1,0 +1,174 @@
+/**
+ * Ingest at saturation: a generator process streams prebuilt 7-sample frames over a few raw
+ * connections as fast as the server reads them. Per transport, the real server alternates with a
+ * decode-only handler behind the same transport (same generator, same frames), so the ratio shows what
+ * the protocol work costs on top of transport + decode. A byte sink shows the generator's own ceiling.
+ * The rate is read from the server's own counters over a window after a warm-up.
+ */
+import type { Welcome } from '../../protocol/index.js';
+import { BenchContext, pause, pollUntil, SATURATION_LIMITS } from '../context.js';
+import { scrape } from '../metrics-probe.js';
+import { fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report.js';
+import type { RawIngestResult } from '../raw-ingest.js';
+import { compareTotals, ExpectedTotals, SAMPLES_PER_BATCH } from '../sample-plan.js';
+import type { ServerUnderTest } from '../server-under-test.js';
+import { summarize, type Summary } from '../stats.js';
+
+export const INGEST_CONNECTIONS = 8;
+
+type IngestMode = 'promstream' | 'decode-only' | 'sink';
+
+interface IngestRun {
+  readonly framesPerS: number;
+  /** Frames per CPU-second of the server: what one whole core takes, whatever else ran on the machine. */
+  readonly framesPerCoreS: number;
+  readonly samplesPerS: number;
+  /** Server CPU over the window, in cores. */
+  readonly serverCpu: number;
+  /** Generator CPU over its whole sending time, in cores. */
+  readonly generatorCpu: number;
+}
+
+export interface IngestFigures {
+  readonly framesPerS: Summary;
+  readonly framesPerCoreS: Summary;
+  readonly samplesPerS: Summary;
+  readonly serverCpu: Summary;
+  readonly generatorCpu: Summary;
+}
+
+export function ingestSteps(ctx: BenchContext): number {
+  if (ctx.isTarget) return ctx.options.runs;
+  return ctx.options.transports.length * 2 * ctx.options.runs + ctx.options.runs;
+}
+
+export async function runIngest(ctx: BenchContext): Promise<Map<string, IngestFigures>> {
+  const { runs, quick } = ctx.options;
+  const warmupMs = quick ? 150 : 700;
+  const windowMs = quick ? 300 : 2500;
+  // Bounded in count as well as time: enough for the window at several million frames/s.
+  const maxFramesPerConnection = quick ? 10_240 : 4_000_000;
+  const results = new Map<string, IngestRun[]>();
+  const add = (key: string, r: IngestRun): void => void (results.get(key) ?? results.set(key, []).get(key)!).push(r);
+
+  const plan: { key: string; mode: IngestMode; transport: 'uws' | 'ws' }[] = [];
+  if (ctx.isTarget) plan.push({ key: 'target', mode: 'promstream', transport: 'uws' });
+  else {
+    plan.push({ key: 'sink', mode: 'sink', transport: 'uws' });
+    // Alternate ceiling and server within each transport so that machine noise hits both alike.
+    for (const transport of ctx.options.transports) plan.push({ key: `decode-only ${transport}`, mode: 'decode-only', transport }, { key: `promstream ${transport}`, mode: 'promstream', transport });
+  }
+  for (let run = 0; run < runs; run++) {
+    for (const p of plan) {
+      ctx.progress.step(`ingest: ${p.key}, run ${run + 1}/${runs}`, warmupMs + windowMs + 1500);
+      const server = await ctx.server({ mode: p.mode, transport: p.transport, serverOptions: SATURATION_LIMITS });
+      try {
+        const r = await ingestOnce(ctx, server, p.mode, p.key, { warmupMs, windowMs, maxFramesPerConnection });
+        add(p.key, r);
+        ctx.progress.result(`${fmtRate(r.framesPerS)} frames/s at ${fmtPct(r.serverCpu)} server CPU (${fmtRate(r.framesPerCoreS)} per core), generator ${fmtPct(r.generatorCpu)} CPU`);
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+
+  const figures = new Map<string, IngestFigures>();
+  for (const [key, list] of results) {
+    figures.set(key, {
+      framesPerS: summarize(list.map((r) => r.framesPerS)),
+      framesPerCoreS: summarize(list.map((r) => r.framesPerCoreS)),
+      samplesPerS: summarize(list.map((r) => r.samplesPerS)),
+      serverCpu: summarize(list.map((r) => r.serverCpu)),
+      generatorCpu: summarize(list.map((r) => r.generatorCpu)),
+    });
+  }
+  reportIngest(ctx, figures);
+  return figures;
+}
+
+async function ingestOnce(
+  ctx: BenchContext,
+  server: ServerUnderTest,
+  mode: IngestMode,
+  key: string,
+  { warmupMs, windowMs, maxFramesPerConnection }: { warmupMs: number; windowMs: number; maxFramesPerConnection: number },
+): Promise<IngestRun> {
+  const gen = ctx.generator(0);
+  const before = ctx.isTarget ? (await scrape(server.metricsUrl!)).samples : new Map<string, number>();
+  const framesBefore = mode === 'sink' ? 0 : (await server.counts()).frames;
+  await gen.request<{ catalog: Welcome['catalog'] }>('ingest-open', {
+    host: server.host, port: server.port, path: server.path, connections: INGEST_CONNECTIONS, localAddresses: ctx.sourceAddresses(4), labels: ctx.labels,
+  });
+  try {
+    await gen.request('ingest-start', { maxFramesPerConnection });
+    await pause(warmupMs);
+    const a = mode === 'sink' ? null : await server.counts();
+    const ra = await server.resources();
+    await pause(windowMs);
+    const b = mode === 'sink' ? null : await server.counts();
+    const rb = await server.resources();
+    const sent = await gen.request<RawIngestResult>('ingest-stop', { awaitAcks: mode === 'promstream' }, 120_000);
+
+    const generatorCpu = sent.generatorCpuSeconds / (sent.elapsedMs / 1000);
+    const serverCpu = (rb.cpuSeconds - ra.cpuSeconds) / ((rb.atMs - ra.atMs) / 1000);
+    if (mode === 'sink') {
+      const framesPerS = sent.framesSent / (sent.elapsedMs / 1000);
+      return { framesPerS, framesPerCoreS: NaN, samplesPerS: framesPerS * SAMPLES_PER_BATCH, serverCpu, generatorCpu };
+    }
+    if (sent.closes.length > 0) throw new Error(`the server closed ingest connections: ${[...new Set(sent.closes)].join(', ')}`);
+    const seconds = (b!.atMs - a!.atMs) / 1000;
+
+    // Every frame sent (and each connection's hello) must arrive; the real server must expose exactly what was sent.
+    const want = framesBefore + sent.framesSent + sent.connections;
+    const arrived = await pollUntil(async () => (await server.counts()).frames >= want, 60_000, 100);
+    const got = (await server.counts()).frames;
+    if (mode === 'decode-only') {
+      ctx.report.check('ingest', `${key}: frames decoded`, arrived && got === want ? [] : [`decoded ${got - framesBefore}, sent ${want - framesBefore}`], `${(want - framesBefore).toLocaleString('en-US')} frames`);
+    } else {
+      // A deployment's gauges also count its other sessions: there only counters and histograms are compared.
+      const expected = ExpectedTotals.fromJSON(sent.expected).exposition(ctx.isTarget ? null : sent.connections);
+      const problems = compareTotals(expected, (await scrape(server.metricsUrl!)).samples, before);
+      if (sent.fullyAcked !== sent.connections) problems.push(`${sent.connections - sent.fullyAcked} connections missing their last ack`);
+      ctx.report.check('ingest', `${key}: totals`, problems, `${sent.framesSent.toLocaleString('en-US')} frames, ${expected.size} series`);
+    }
+    const framesPerS = (b!.frames - a!.frames) / seconds;
+    return { framesPerS, framesPerCoreS: framesPerS / serverCpu, samplesPerS: (b!.samples - a!.samples) / seconds, serverCpu, generatorCpu };
+  } finally {
+    await gen.request('ingest-close');
+  }
+}
+
+function reportIngest(ctx: BenchContext, f: Map<string, IngestFigures>): void {
+  const rows: string[][] = [];
+  const sink = f.get('sink');
+  const row = (name: string, key: string, ceilingKey?: string): void => {
+    const x = f.get(key);
+    if (x === undefined) return;
+    const ceiling = ceilingKey === undefined ? undefined : f.get(ceilingKey);
+    rows.push([
+      name,
+      fmtSpread(x.framesPerS, fmtRate),
+      fmtPct(x.serverCpu.median),
+      fmtSpread(x.framesPerCoreS, fmtRate),
+      fmtRate(x.framesPerCoreS.median * SAMPLES_PER_BATCH),
+      fmtPct(x.generatorCpu.median),
+      ceiling === undefined ? '–' : fmtRatio(x.framesPerCoreS.median / ceiling.framesPerCoreS.median),
+    ]);
+  };
+  if (sink !== undefined) rows.push(['generator into a byte sink', fmtSpread(sink.framesPerS, fmtRate), '–', '–', '–', fmtPct(sink.generatorCpu.median), '–']);
+  for (const t of ctx.options.transports) {
+    row(`decode-only ceiling, ${t}`, `decode-only ${t}`);
+    row(`promstream, ${t}`, `promstream ${t}`, `decode-only ${t}`);
+  }
+  row('promstream, target', 'target');
+  const uws = f.get('promstream uws');
+  const ws = f.get('promstream ws');
+  const notes = [
+    `${INGEST_CONNECTIONS} connections, each one session streaming 7-sample delta frames (59–62 bytes) back to back; the server acknowledges every frame. Medians of ${ctx.options.runs} run(s), min–max in brackets, read from the server's own counters over a window after a warm-up.`,
+    'Server CPU is in cores (100 % = one core; the event loop is one thread, GC helpers may add a little). "Per core" divides the rate by that CPU: what one whole core takes even when other work on a shared machine took part of it. Ratios are between per-core rates.',
+  ];
+  if (uws !== undefined && ws !== undefined) notes.push(`uWS / ws: ${fmtRatio(uws.framesPerCoreS.median / ws.framesPerCoreS.median)} per core.`);
+  if (sink !== undefined && uws !== undefined) notes.push(`The generator alone pushes ${fmtRatio(sink.framesPerS.median / uws.framesPerS.median)} the frames the uWS server applies, at ${fmtPct(sink.generatorCpu.median)} of a core: the server is the limit, not the generator.`);
+  ctx.report.tables.push({ title: 'Ingest at saturation', columns: ['', 'frames/s', 'server CPU', 'frames/s per core', 'samples/s per core', 'generator CPU', 'vs decode-only'], rows, notes });
+  ctx.report.data.ingest = Object.fromEntries(f);
+}
