@@ -22,6 +22,7 @@ import type {
   WebSocket as UwsWebSocket,
   us_listen_socket,
 } from 'uWebSockets.js';
+import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
   HttpHandler,
@@ -159,24 +160,12 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
         refuse(res, 503, 'server is shutting down');
         return;
       }
-      let decision;
-      try {
-        decision = handlers.checkUpgrade(request);
-      } catch (err) {
-        log.error({ err }, 'checkUpgrade threw; refusing with 500');
-        refuse(res, 500, 'internal error');
-        return;
-      }
+      const decision = decideUpgrade(handlers, request, log);
       if (!decision.accept) {
         refuse(res, decision.status, decision.message);
         return;
       }
-      let protocol = decision.protocol;
-      if (protocol !== null && !request.protocols.includes(protocol)) {
-        // Echoing a protocol the client did not offer makes every compliant client fail the handshake.
-        log.warn({ protocol }, 'checkUpgrade chose a subprotocol the client did not offer; echoing none');
-        protocol = null;
-      }
+      const protocol = decision.protocol;
       // An empty Sec-WebSocket-Protocol argument makes uWS send no such header.
       res.upgrade<UserData<S>>({ request, protocol, peer: undefined }, key, protocol ?? '', extensions, context);
     },

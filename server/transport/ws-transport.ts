@@ -17,6 +17,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from 'pino';
+import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
   HttpHandler,
@@ -84,23 +85,12 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
       return;
     }
     const request = upgradeRequestOf(req);
-    let decision;
-    try {
-      decision = handlers.checkUpgrade(request);
-    } catch (err) {
-      log.error({ err }, 'checkUpgrade threw; refusing with 500');
-      refuseUpgrade(socket, 500, 'internal error');
-      return;
-    }
+    const decision = decideUpgrade(handlers, request, log);
     if (!decision.accept) {
       refuseUpgrade(socket, decision.status, decision.message);
       return;
     }
-    if (decision.protocol !== null) {
-      if (request.protocols.includes(decision.protocol)) chosenProtocol.set(req, decision.protocol);
-      // Echoing a protocol the client did not offer makes every compliant client fail the handshake.
-      else log.warn({ protocol: decision.protocol }, 'checkUpgrade chose a subprotocol the client did not offer; echoing none');
-    }
+    if (decision.protocol !== null) chosenProtocol.set(req, decision.protocol);
     // Synchronous in noServer mode without verifyClient: the callback runs before this returns,
     // or ws answers the handshake itself (400 for a bad key or version).
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -1,19 +1,12 @@
+import { parseExposition } from '../../bench/metrics-probe.js';
+
+export { parseExposition };
+
 /** Reads /metrics and returns every sample keyed by its exact `name{labels}` text, e.g. `x_total{a="b"}`. */
 export async function scrape(metricsPort: number): Promise<Map<string, number>> {
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
   if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
   return parseExposition(await res.text());
-}
-
-export function parseExposition(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const cut = line.lastIndexOf(' ');
-    const raw = line.slice(cut + 1);
-    samples.set(line.slice(0, cut), raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw));
-  }
-  return samples;
 }
 
 /** One sample's value; throws naming the series when it is not exposed at all. */
