@@ -22,6 +22,7 @@ import type {
   WebSocket as UwsWebSocket,
   us_listen_socket,
 } from 'uWebSockets.js';
+import { deferOnClose } from './deferred-close.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
@@ -285,16 +286,7 @@ class UwsPeer<S> implements Peer {
     if (this.#closed) return;
     this.#closed = true;
     this.live.delete(this);
-    // Read the state in the microtask: a close from inside onOpen lands here before onOpen returned.
-    queueMicrotask(() => {
-      const opened = this.#opened;
-      if (opened === undefined) return;
-      try {
-        this.handlers.onClose(opened.state, code, reason);
-      } catch (err) {
-        this.log.error({ err }, 'onClose threw');
-      }
-    });
+    deferOnClose(this.handlers, () => this.#opened, code, reason, this.log);
   }
 
   send(bytes: Uint8Array): void {

@@ -17,6 +17,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from 'pino';
+import { deferOnClose } from './deferred-close.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
@@ -248,16 +249,7 @@ class WsPeer<S> implements Peer {
     if (this.#closed) return;
     this.#closed = true;
     this.live.delete(this);
-    // Read the state in the microtask: a close from inside onOpen lands here before onOpen returned.
-    queueMicrotask(() => {
-      const opened = this.#opened;
-      if (opened === undefined) return;
-      try {
-        this.handlers.onClose(opened.state, code, reason);
-      } catch (err) {
-        this.log.error({ err }, 'onClose threw');
-      }
-    });
+    deferOnClose(this.handlers, () => this.#opened, code, reason, this.log);
   }
 
   #stateOrThrow(): S {
