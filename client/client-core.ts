@@ -310,7 +310,6 @@ export class ClientCore implements PromstreamClient {
     if (!this.ready || socket === null || w === null || this.catalog === null || this.inFlight !== null) return;
     if (this.pending.isEmpty && !(afterWelcome && this.pending.gauges.size > 0)) {
       // Nothing recorded since: whatever flush() waits for is already acknowledged.
-      this.ackedSerial = Math.max(this.ackedSerial, this.recordSerial);
       this.acknowledged({ seq: 0, entries: [], drops: new Map(), coversUpTo: this.recordSerial, sentAtMs: 0 });
       return;
     }

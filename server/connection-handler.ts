@@ -188,7 +188,8 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   }
 
   private hello(conn: ClientConnection, hello: Hello): void {
-    const { sessions, metrics, epoch, options, catalog } = { ...this.deps, sessions: this.sessions };
+    const { metrics, epoch, options, catalog } = this.deps;
+    const sessions = this.sessions;
     const labels = this.sessionLabelsOf(hello.labels);
     if (labels === null) return this.closeWith(conn, CloseReasons.sessionLabelsRejected);
 
