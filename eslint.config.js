@@ -19,4 +19,16 @@ export default tseslint.config(
   // protocol/ is a leaf; client code never imports server code.
   { files: ['protocol/**/*.ts'], rules: boundary('protocol/ is a leaf: it imports nothing from server/ or client/', ['**/server/**', '**/client/**']) },
   { files: ['client/**/*.ts'], rules: boundary('client code never imports server code', ['**/server/**']) },
+  // server/ by concern: the transport is an adapter at the edge (it knows only the protocol and its own
+  // types); process setup (CLI, options, startServer) sits on top and nothing below imports it, except
+  // the option table, which is a leaf.
+  {
+    files: ['server/transport/**/*.ts'],
+    rules: boundary('server/transport/ is an adapter: it imports nothing of core/, scrape/, http/, config/ or setup/', ['**/core/**', '**/scrape/**', '**/http/**', '**/config/**', '**/setup/**', '**/client/**']),
+  },
+  {
+    files: ['server/core/**/*.ts', 'server/scrape/**/*.ts', 'server/http/**/*.ts', 'server/config/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.fixture.ts'],
+    rules: boundary('process setup sits on top: only its option table may be imported from below', ['**/setup/cli*', '**/setup/start-server*', '**/setup/options*']),
+  },
 );

@@ -3,16 +3,16 @@
  * Exit code 0 when every correctness check held, 1 when a total was off, 2 on a usage error.
  */
 import { writeFileSync } from 'node:fs';
-import { BenchContext } from './context.js';
-import { machineInfo, planCpus } from './machine.js';
+import { BenchContext } from './scenarios/context.js';
+import { machineInfo, planCpus } from './report/machine.js';
 import { BenchUsageError, HELP, parseBenchArgs, type BenchOptions } from './options.js';
-import { Progress } from './progress.js';
-import { Report } from './report.js';
+import { Progress } from './report/progress.js';
+import { Report } from './report/report.js';
 import { baselineSteps, runBaseline } from './scenarios/baseline.js';
 import { connectionsSteps, runConnections } from './scenarios/connections.js';
 import { ingestSteps, runIngest } from './scenarios/ingest.js';
 import { scrapeSteps, runScrape } from './scenarios/scrape.js';
-import { judgeTargets } from './targets.js';
+import { judgeTargets } from './report/targets.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   let options: BenchOptions;

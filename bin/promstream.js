@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The server runs in this very process: no wrapper, no re-exec, so its PID is the server's.
-import { main } from '../dist/server/cli.js';
+import { main } from '../dist/server/setup/cli.js';
 
 const code = await main(process.argv.slice(2));
 // After a drain nothing is left to wait for; setImmediate lets the last log line leave first.

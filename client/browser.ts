@@ -4,6 +4,7 @@ import type { PendingDeltas } from './pending-deltas.js';
 import type { ClientOptions, PromstreamClient, SocketFactory, SocketLike } from './types.js';
 
 export type { ClientOptions, ClientStatus, Labels, PromstreamClient } from './types.js';
+export { ClientErrorCode, ClosedByServerError, PromstreamClientError } from './errors.js';
 
 /** Browsers (and bundlers targeting them) use the platform's WebSocket. */
 const openBrowserSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols) as unknown as SocketLike;

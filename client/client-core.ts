@@ -1,25 +1,28 @@
 import {
+  ClientCloseReasons,
   CloseCode,
   DecodeError,
-  MessageType,
-  SERVER_FRAME_GUARD,
+  RejectReason, 
   ROUTE_QUERY_PARAM,
   SESSION_QUERY_PARAM,
   SUBPROTOCOL,
-  decodeUntrusted,
-  encodeDelta,
+  ServerMessageType,
+  decodeServerFrame,
   encodeGoodbye,
   encodeHello,
   parseServerMessage,
   retryPolicyFor,
+  type ClientCloseReason,
+  type MetricType,
   type Welcome,
 } from '../protocol/index.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { ClientErrorCode, ClosedByServerError, PromstreamClientError } from './errors.js';
+import { FlushWaiters } from './flush-waiters.js';
+import { takeFrame } from './frame-builder.js';
 import { KnownCatalog, PendingDeltas, type Entry } from './pending-deltas.js';
+import { parseRecordInput } from './record-input.js';
 import type { ClientOptions, ClientStatus, Labels, PromstreamClient, SocketFactory, SocketLike } from './types.js';
-
-/** Close codes the client sends; 1000 ends the session, 4100 keeps it resumable. */
-export const ClientCloseCode = { END_SESSION: 1000, ACK_TIMEOUT: 4100, WELCOME_TIMEOUT: 4101 } as const;
 
 const DEFAULT_FLUSH_TIMEOUT_MS = 30_000;
 /** Before the first welcome the server's values are unknown; these apply until then. */
@@ -35,13 +38,6 @@ interface InFlight {
   /** Record serial this frame completes, or -1 when a part of the pending deltas stayed behind. */
   readonly coversUpTo: number;
   readonly sentAtMs: number;
-}
-
-interface Waiter {
-  readonly target: number;
-  resolve(): void;
-  reject(err: Error): void;
-  timer: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -60,7 +56,9 @@ export class ClientCore implements PromstreamClient {
   private sendAllGauges = false;
   private recordSerial = 0;
   private ackedSerial = 0;
-  private waiters: Waiter[] = [];
+  private readonly waiters: FlushWaiters;
+  /** A bug of ours seen in record(): reported once through onStatus, counted every time. */
+  private bugReported = false;
   private attempt = 0;
   private closed = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -81,11 +79,14 @@ export class ClientCore implements PromstreamClient {
     private readonly openSocket: SocketFactory,
     recorded: PendingDeltas = new PendingDeltas(),
   ) {
-    if (typeof options.url !== 'string' || !/^wss?:\/\//.test(options.url)) throw new TypeError(`createClient: url must be a ws:// or wss:// URL (got ${String(options.url)})`);
+    if (typeof options.url !== 'string' || !/^wss?:\/\//.test(options.url)) {
+      throw new PromstreamClientError(ClientErrorCode.OPTIONS_INVALID, `createClient: url must be a ws:// or wss:// URL (got ${String(options.url)})`);
+    }
     this.pending = recorded;
     if (!recorded.isEmpty || recorded.gauges.size > 0) this.recordSerial = 1;
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.flushTimeoutMs = options.flushTimeout ?? DEFAULT_FLUSH_TIMEOUT_MS;
+    this.waiters = new FlushWaiters(this.flushTimeoutMs);
     this.connect();
   }
 
@@ -105,33 +106,38 @@ export class ClientCore implements PromstreamClient {
     this.record('gauge', name, labels, value);
   }
 
-  private record(type: 'counter' | 'gauge' | 'histogram', name: string, labels: Labels, value: number): void {
-    // Recording never throws into the application: anything odd is dropped and counted.
+  /**
+   * Records one sample from untrusted arguments (JavaScript callers pass anything, the snippet passes
+   * the page's): parsed into typed values first, and what does not parse is dropped and counted under
+   * its reason. Never throws into the application.
+   */
+  record(type: MetricType, name: unknown, labels: unknown, value: unknown): void {
+    if (this.closed) return;
+    const input = parseRecordInput(name, labels, value);
+    this.recordSerial++;
+    if (typeof input === 'string') {
+      this.pending.drop(input);
+      return;
+    }
     try {
-      if (this.closed) return;
-      const safeLabels = labels !== null && typeof labels === 'object' ? labels : {};
-      this.pending.record(type, String(name), safeLabels, value, this.catalog, this.welcome?.limits.maxSampleValue ?? FALLBACK_MAX_VALUE);
-      this.recordSerial++;
-    } catch {
-      this.pending.drop('not_a_number');
+      this.pending.record(type, input.name, input.labels, input.value, this.catalog, this.welcome?.limits.maxSampleValue ?? FALLBACK_MAX_VALUE);
+    } catch (err) {
+      // The input is typed by now: only a bug of ours gets here. Counted apart from bad data, said once.
+      this.pending.drop(RejectReason.CLIENT_ERROR);
+      if (!this.bugReported) {
+        this.bugReported = true;
+        this.status({ type: 'error', message: `promstream client bug while recording ${input.name}: ${err instanceof Error ? err.message : String(err)}` });
+      }
     }
   }
 
   flush(): Promise<void> {
     const target = this.recordSerial;
     if (target <= this.ackedSerial) return Promise.resolve();
-    if (this.closed) return Promise.reject(new Error('promstream client is closed'));
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        target, resolve, reject,
-        timer: setTimeout(() => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          reject(new Error(`promstream flush not acknowledged within ${this.flushTimeoutMs} ms`));
-        }, this.flushTimeoutMs),
-      };
-      this.waiters.push(waiter);
-      this.trySend();
-    });
+    if (this.closed) return Promise.reject(new PromstreamClientError(ClientErrorCode.CLIENT_CLOSED, 'promstream client is closed'));
+    const acknowledged = this.waiters.wait(target);
+    this.trySend();
+    return acknowledged;
   }
 
   async close(): Promise<void> {
@@ -143,10 +149,7 @@ export class ClientCore implements PromstreamClient {
     }
     this.closed = true;
     this.stopTimers();
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new Error('promstream client closed'));
-    }
+    this.waiters.rejectAll(new PromstreamClientError(ClientErrorCode.CLIENT_CLOSED, 'promstream client closed'));
     const socket = this.socket;
     if (socket === null || socket.readyState >= 2) return;
     await new Promise<void>((resolve) => {
@@ -154,7 +157,7 @@ export class ClientCore implements PromstreamClient {
       const timer = setTimeout(resolve, Math.min(this.flushTimeoutMs, 5_000));
       this.closeResolvers.push(() => clearTimeout(timer));
       if (this.ready) socket.send(encodeGoodbye());
-      socket.close(ClientCloseCode.END_SESSION, 'client closed');
+      socket.close(ClientCloseReasons.endSession.code, ClientCloseReasons.endSession.reason);
     });
   }
 
@@ -176,7 +179,7 @@ export class ClientCore implements PromstreamClient {
   networkBack(): void {
     this.reconnectNow();
     const socket = this.socket;
-    if (!this.closed && this.ready && socket !== null && this.inFlight !== null) this.abandon(socket, ClientCloseCode.ACK_TIMEOUT, 'network changed before the ack');
+    if (!this.closed && this.ready && socket !== null && this.inFlight !== null) this.abandon(socket, ClientCloseReasons.networkChanged);
   }
 
   private status(s: ClientStatus): void {
@@ -199,13 +202,13 @@ export class ClientCore implements PromstreamClient {
       socket = this.openSocket(url, [SUBPROTOCOL]);
     } catch (err) {
       this.status({ type: 'error', message: `cannot open WebSocket: ${(err as Error).message}` });
-      this.scheduleReconnect(1006);
+      this.scheduleReconnect(CloseCode.ABNORMAL);
       return;
     }
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     this.welcomeTimer = setTimeout(() => {
-      if (this.socket === socket && !this.ready) this.abandon(socket, ClientCloseCode.WELCOME_TIMEOUT, 'no welcome in time');
+      if (this.socket === socket && !this.ready) this.abandon(socket, ClientCloseReasons.welcomeTimeout);
     }, WELCOME_TIMEOUT_MS);
     socket.onopen = () => socket.send(encodeHello(this.options.labels ?? {}, resume));
     socket.onmessage = (ev) => {
@@ -223,14 +226,15 @@ export class ClientCore implements PromstreamClient {
     let msg;
     try {
       const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
-      if (bytes === null) throw new DecodeError('bad_shape', 'text frame from server');
-      msg = parseServerMessage(decodeUntrusted(bytes, SERVER_FRAME_GUARD));
+      if (bytes === null) throw new DecodeError(ClientCloseReasons.badServerFrame, 'text frame from server');
+      msg = parseServerMessage(decodeServerFrame(bytes));
     } catch (err) {
-      this.status({ type: 'error', message: `bad frame from server: ${(err as Error).message}` });
-      this.socket?.close(CloseCode.INVALID_PAYLOAD, 'bad frame from server');
+      if (!(err instanceof DecodeError)) throw err;
+      this.status({ type: 'error', message: `bad frame from server: ${err.message}` });
+      this.socket?.close(err.close.code, err.close.reason);
       return;
     }
-    if (msg.type === MessageType.WELCOME) this.onWelcome(msg);
+    if (msg.type === ServerMessageType.WELCOME) this.onWelcome(msg);
     else this.onAck(msg.lastAppliedSeq);
   }
 
@@ -264,20 +268,12 @@ export class ClientCore implements PromstreamClient {
     this.inFlight = null;
     this.acknowledged(f);
     // More to send right away: a split frame's rest, or someone waiting in flush().
-    if (f.coversUpTo < 0 || this.waiters.length > 0) this.trySend();
+    if (f.coversUpTo < 0 || this.waiters.size > 0) this.trySend();
   }
 
   private acknowledged(f: InFlight): void {
     if (f.coversUpTo > this.ackedSerial) this.ackedSerial = f.coversUpTo;
-    if (this.waiters.length === 0) return;
-    const still: Waiter[] = [];
-    for (const w of this.waiters) {
-      if (w.target <= this.ackedSerial) {
-        clearTimeout(w.timer);
-        w.resolve();
-      } else still.push(w);
-    }
-    this.waiters = still;
+    this.waiters.settle(this.ackedSerial);
   }
 
   private tick(): void {
@@ -286,21 +282,21 @@ export class ClientCore implements PromstreamClient {
     // A frame unacknowledged for longer than the server's idle timeout means the path is dead
     // (a frozen proxy sends no close): give the socket up and resume on a new one.
     if (f !== null && socket !== null && this.welcome !== null && Date.now() - f.sentAtMs > Math.max(this.welcome.idleTimeoutMs, 1000)) {
-      this.abandon(socket, ClientCloseCode.ACK_TIMEOUT, 'no ack in time');
+      this.abandon(socket, ClientCloseReasons.ackTimeout);
       return;
     }
     this.trySend();
   }
 
   /** Stops listening to a socket that stopped answering and reconnects without waiting for its close. */
-  private abandon(socket: SocketLike, code: number, reason: string): void {
+  private abandon(socket: SocketLike, why: ClientCloseReason): void {
     socket.onopen = socket.onmessage = socket.onclose = null;
     try {
-      socket.close(code, reason);
+      socket.close(why.code, why.reason);
     } catch {
       // already closing
     }
-    this.onClose(code, reason);
+    this.onClose(why.code, why.reason);
   }
 
   /** Sends the pending deltas as the next frame when connected and nothing is in flight. */
@@ -314,22 +310,11 @@ export class ClientCore implements PromstreamClient {
       return;
     }
     const serial = this.recordSerial;
-    let maxSamples = w.limits.maxSamplesPerFrame;
-    for (;;) {
-      const taken = this.pending.take(this.catalog, maxSamples, this.sendAllGauges);
-      const bytes = encodeDelta(this.nextSeq, this.catalog.catalog.version, taken.samples, taken.drops);
-      if (bytes.byteLength > w.limits.maxFrameBytes && taken.samples.length > 1) {
-        // Too big for one frame: put it back and take half as many samples.
-        this.pending.restore(taken.entries, taken.drops);
-        maxSamples = Math.max(1, taken.samples.length >> 1);
-        continue;
-      }
-      this.sendAllGauges = false;
-      this.inFlight = { seq: this.nextSeq, entries: taken.entries, drops: taken.drops, coversUpTo: this.pending.isEmpty ? serial : -1, sentAtMs: Date.now() };
-      this.nextSeq++;
-      socket.send(bytes);
-      return;
-    }
+    const frame = takeFrame(this.pending, this.catalog, w.limits, this.nextSeq, this.sendAllGauges);
+    this.sendAllGauges = false;
+    this.inFlight = { seq: this.nextSeq, entries: frame.entries, drops: frame.drops, coversUpTo: this.pending.isEmpty ? serial : -1, sentAtMs: Date.now() };
+    this.nextSeq++;
+    socket.send(frame.bytes);
   }
 
   private onClose(code: number, reason: string): void {
@@ -347,10 +332,7 @@ export class ClientCore implements PromstreamClient {
       this.status({ type: 'disconnected', code, reason, retryInMs: null });
       this.closed = true;
       this.stopTimers();
-      for (const w of this.waiters.splice(0)) {
-        clearTimeout(w.timer);
-        w.reject(new Error(`promstream connection closed for good: ${code} ${reason}`));
-      }
+      this.waiters.rejectAll(new ClosedByServerError(code, reason));
       return;
     }
     if (policy === 'new-session') {

@@ -3,7 +3,7 @@ import { ClientCore } from './client-core.js';
 import type { ClientOptions, PromstreamClient, SocketLike } from './types.js';
 
 export type { ClientOptions, ClientStatus, Labels, PromstreamClient } from './types.js';
-export { ClientCloseCode } from './client-core.js';
+export { ClientErrorCode, ClosedByServerError, PromstreamClientError } from './errors.js';
 
 export interface NodeClientOptions extends ClientOptions {
   /** Extra HTTP headers for the upgrade request, e.g. { origin: 'https://app.example.com' }. */

@@ -136,6 +136,12 @@ export class PendingDeltas {
     }
   }
 
+  /** Drops a taken entry for good, counted under `reason`; a gauge is also forgotten (not resent after reconnects). */
+  discard(entry: Entry, reason: RejectReason): void {
+    this.drop(reason);
+    if (entry.type === 'gauge') this.gauges.delete(keyOf(entry.type, entry.name, entry.labels));
+  }
+
   /** Puts entries taken for a frame that was never applied back, under what was recorded since. */
   restore(entries: Iterable<Entry>, drops: ReadonlyMap<string, number>): void {
     for (const [reason, n] of drops) this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { MetricType } from '../protocol/index.js';
 import type { PendingDeltas } from './pending-deltas.js';
-import { installSnippet, type SnippetHost, type SnippetScope } from './snippet-commands.js';
-import type { ClientOptions, Labels, PromstreamClient } from './types.js';
+import { installSnippet, parseInitOptions, type SnippetClient, type SnippetHost, type SnippetScope } from './snippet-commands.js';
+import type { ClientOptions, Labels } from './types.js';
+
+const COMMAND: Record<MetricType, string> = { counter: 'increment', histogram: 'observe', gauge: 'set' };
 
 /** A client that writes down what it is asked, in order. */
-class RecordingClient implements PromstreamClient {
+class RecordingClient implements SnippetClient {
   readonly calls: unknown[][] = [];
   flushResult: 'ok' | 'timeout' = 'ok';
   sessionId = null;
@@ -20,6 +23,9 @@ class RecordingClient implements PromstreamClient {
   }
   set(name: string, labels: Labels, value: number): void {
     this.calls.push(['set', name, labels, value]);
+  }
+  record(type: MetricType, name: unknown, labels: unknown, value: unknown): void {
+    this.calls.push([COMMAND[type], name, labels, value]);
   }
   flush(): Promise<void> {
     this.calls.push(['flush']);
@@ -100,10 +106,10 @@ describe('the snippet queue', () => {
         const c = h.host.start(options, pm, recorded) as RecordingClient;
         // the page reacts to the client starting by calling promstream while the replay is running
         h.call('increment', 'from-callback', {});
-        const inc = c.increment.bind(c);
-        c.increment = (name, labels, value) => {
-          order.push(name);
-          inc(name, labels, value);
+        const record = c.record.bind(c);
+        c.record = (type, name, labels, value) => {
+          order.push(String(name));
+          record(type, name, labels, value);
         };
         return c;
       },
@@ -146,6 +152,27 @@ describe('the snippet queue', () => {
     expect(h.clients).toHaveLength(1);
     expect(h.clients[0]!.options.url).toBe('ws://127.0.0.1:1/ws');
     expect(h.warnings).toEqual(['promstream: init called again; ignored (one connection per page: the first init stays)']);
+  });
+
+  it('parses init options into typed values: a wrong type gets a warning and a safe default (review defect 9)', () => {
+    const status = (): void => {};
+    expect(parseInitOptions({ url: 'ws://h/ws', labels: { app: 'a' }, flushInterval: 500, flushTimeout: 2000, onStatus: status, pageMetrics: true }))
+      .toMatchObject({ options: { url: 'ws://h/ws', labels: { app: 'a' }, flushInterval: 500, flushTimeout: 2000 }, pageMetrics: true, warnings: [] });
+    const bad = parseInitOptions({ url: 42, labels: { app: 7 }, flushInterval: '1s', flushTimeout: -1, onStatus: 'log', pageMetrics: 'yes' });
+    expect(bad.options).toEqual({ url: '42' });
+    expect(bad.pageMetrics).toBe(false);
+    expect(bad.warnings).toEqual([
+      'init: labels must be an object of strings, e.g. { app: "student" }; sending none',
+      "init: flushInterval is milliseconds ≥ 100; using the server's",
+      'init: flushTimeout is milliseconds > 0; using 30000',
+      'init: onStatus must be a function; ignored',
+      'init: pageMetrics must be true or false; off',
+    ]);
+    // labels are copied: the page changing its object later does not reach the client
+    const labels = { app: 'a' };
+    const parsed = parseInitOptions({ url: 'ws://h/ws', labels });
+    labels.app = 'b';
+    expect(parsed.options.labels).toEqual({ app: 'a' });
   });
 
   it('pageMetrics is passed on only when true', () => {

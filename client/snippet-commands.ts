@@ -5,13 +5,21 @@
  * calls it after consent): what is recorded before is aggregated locally, bounded like the client's own
  * pending deltas, and goes out with the first frame. No call ever throws into the page.
  */
+import { RejectReason, type MetricType } from '../protocol/index.js';
 import { PendingDeltas } from './pending-deltas.js';
 import type { PromstreamSnippet } from './promstream-global.js';
-import type { ClientOptions, ClientStatus, Labels, PromstreamClient } from './types.js';
+import { parseLabels, parseRecordInput } from './record-input.js';
+import type { ClientOptions, ClientStatus, PromstreamClient } from './types.js';
+
+/** The client the snippet drives: the public API plus recording from the page's untrusted arguments. */
+export interface SnippetClient extends PromstreamClient {
+  /** Parses, records, or drops and counts; never throws (ClientCore.record). */
+  record(type: MetricType, name: unknown, labels: unknown, value: unknown): void;
+}
 
 export interface SnippetHost {
   /** Creates the client at `init`; `recorded` holds what was recorded before. May throw (a bad url). */
-  start(options: ClientOptions, pageMetrics: boolean, recorded: PendingDeltas): PromstreamClient;
+  start(options: ClientOptions, pageMetrics: boolean, recorded: PendingDeltas): SnippetClient;
   warn(message: string): void;
 }
 
@@ -25,12 +33,34 @@ const MIN_FLUSH_INTERVAL_MS = 100;
 /** Distinct warnings kept, so that a page calling nonsense in a loop cannot grow the set. */
 const MAX_WARNINGS = 32;
 
-type MetricKind = 'counter' | 'gauge' | 'histogram';
+const isRecord = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null;
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+/** `init`'s options, parsed: what is usable, plus a warning for each part that was not. */
+export function parseInitOptions(raw: Readonly<Record<string, unknown>>): { options: ClientOptions; pageMetrics: boolean; warnings: string[] } {
+  const { url, labels, flushInterval, flushTimeout, onStatus, pageMetrics } = raw;
+  const warnings: string[] = [];
+  const parsedLabels = parseLabels(labels);
+  if (parsedLabels === null) warnings.push('init: labels must be an object of strings, e.g. { app: "student" }; sending none');
+  const interval = typeof flushInterval === 'number' && flushInterval >= MIN_FLUSH_INTERVAL_MS ? flushInterval : undefined;
+  if (flushInterval !== undefined && interval === undefined) warnings.push(`init: flushInterval is milliseconds ≥ ${MIN_FLUSH_INTERVAL_MS}; using the server's`);
+  const timeout = typeof flushTimeout === 'number' && flushTimeout > 0 ? flushTimeout : undefined;
+  if (flushTimeout !== undefined && timeout === undefined) warnings.push('init: flushTimeout is milliseconds > 0; using 30000');
+  const status = typeof onStatus === 'function' ? onStatus : undefined;
+  if (onStatus !== undefined && status === undefined) warnings.push('init: onStatus must be a function; ignored');
+  if (pageMetrics !== undefined && typeof pageMetrics !== 'boolean') warnings.push('init: pageMetrics must be true or false; off');
+  const options: ClientOptions = {
+    // Not a string: the client refuses it with an error naming it (the caller warns with that).
+    url: typeof url === 'string' ? url : String(url),
+    ...(parsedLabels === null || labels === undefined ? {} : { labels: parsedLabels }),
+    ...(interval === undefined ? {} : { flushInterval: interval }),
+    ...(timeout === undefined ? {} : { flushTimeout: timeout }),
+    ...(status === undefined ? {} : { onStatus: (s: ClientStatus) => void Reflect.apply(status, undefined, [s]) }),
+  };
+  return { options, pageMetrics: pageMetrics === true, warnings };
+}
 
 export class SnippetCommands {
-  private client: PromstreamClient | null = null;
+  private client: SnippetClient | null = null;
   private recorded: PendingDeltas | null = new PendingDeltas();
   private readonly warned = new Set<string>();
 
@@ -74,37 +104,30 @@ export class SnippetCommands {
       this.warnOnce('init needs an options object: { url, labels }');
       return;
     }
-    const { url, labels, flushInterval, flushTimeout, onStatus, pageMetrics } = raw;
-    if (flushInterval !== undefined && !(typeof flushInterval === 'number' && flushInterval >= MIN_FLUSH_INTERVAL_MS)) {
-      this.warnOnce(`init: flushInterval is milliseconds ≥ ${MIN_FLUSH_INTERVAL_MS}; using the server's`);
-    }
-    const options: ClientOptions = {
-      url: url as string, // the client checks it and throws a TypeError naming it
-      ...(isRecord(labels) ? { labels: labels as Labels } : {}),
-      ...(typeof flushInterval === 'number' && flushInterval >= MIN_FLUSH_INTERVAL_MS ? { flushInterval } : {}),
-      ...(typeof flushTimeout === 'number' && flushTimeout > 0 ? { flushTimeout } : {}),
-      ...(typeof onStatus === 'function' ? { onStatus: onStatus as (s: ClientStatus) => void } : {}),
-    };
-    this.client = this.host.start(options, pageMetrics === true, this.recorded);
+    const { options, pageMetrics, warnings } = parseInitOptions(raw);
+    for (const w of warnings) this.warnOnce(w);
+    this.client = this.host.start(options, pageMetrics, this.recorded);
     this.recorded = null; // the client owns it now
   }
 
-  private record(kind: MetricKind, name: unknown, labels: unknown, value: unknown): void {
-    const safeLabels = (isRecord(labels) ? labels : {}) as Labels;
-    const client = this.client;
-    if (client !== null) {
-      // The client checks names, labels and values, drops and counts what is not allowed.
-      if (kind === 'counter') client.increment(name as string, safeLabels, value as number);
-      else if (kind === 'histogram') client.observe(name as string, safeLabels, value as number);
-      else client.set(name as string, safeLabels, value as number);
+  private record(type: MetricType, name: unknown, labels: unknown, value: unknown): void {
+    if (this.client !== null) {
+      this.client.record(type, name, labels, value);
       return;
     }
     const recorded = this.recorded!;
+    // Before init there is no catalogue yet: checked against it when it arrives, as the client does.
+    const input = parseRecordInput(name, labels, value);
+    if (typeof input === 'string') {
+      recorded.drop(input);
+      return;
+    }
     try {
-      // Before init there is no catalogue yet: checked against it when it arrives, as the client does.
-      recorded.record(kind, String(name), safeLabels, value as number, null, Number.MAX_VALUE);
-    } catch {
-      recorded.drop('not_a_number');
+      recorded.record(type, input.name, input.labels, input.value, null, Number.MAX_VALUE);
+    } catch (err) {
+      // Typed input by now: a bug of ours, counted apart from bad data (run() warns about it once).
+      recorded.drop(RejectReason.CLIENT_ERROR);
+      throw err;
     }
   }
 
@@ -113,7 +136,7 @@ export class SnippetCommands {
     if (typeof done === 'function') {
       void acknowledged.then((ok) => {
         try {
-          (done as (ok: boolean) => void)(ok);
+          Reflect.apply(done, undefined, [ok]);
         } catch (err) {
           this.host.warn(`promstream: the flush callback threw: ${err instanceof Error ? err.message : String(err)}`);
         }
@@ -135,12 +158,15 @@ export class SnippetCommands {
  * so the order holds. A second copy of the script leaves the first in place.
  */
 export function installSnippet(scope: SnippetScope, host: SnippetHost): void {
-  const existing = typeof scope.promstream === 'function' ? (scope.promstream as { loaded?: unknown; q?: unknown }) : null;
-  if (existing?.loaded === true) {
+  // The page's stub, read field by field: it is the page's object, not ours.
+  const existing: unknown = scope.promstream;
+  const stub = typeof existing === 'function' ? existing : null;
+  if (stub !== null && Reflect.get(stub, 'loaded') === true) {
     host.warn('promstream: the script is loaded twice; the second copy does nothing');
     return;
   }
-  const stubQueue: unknown[] = Array.isArray(existing?.q) ? existing.q : [];
+  const q: unknown = stub === null ? undefined : Reflect.get(stub, 'q');
+  const stubQueue: unknown[] = Array.isArray(q) ? q : [];
   const queue = stubQueue.filter((call): call is ArrayLike<unknown> => typeof call === 'object' && call !== null && 'length' in call);
   // Emptied, so that whoever holds the stub cannot have the same calls replayed twice.
   stubQueue.length = 0;

@@ -1,13 +1,18 @@
 /**
- * Every close the server sends, in one catalogue. PROTOCOL.md lists the same table; a test keeps them equal.
- * `retry` tells the client what to do: 'backoff' reconnects with jittered backoff and resumes,
- * 'new-session' reconnects at once without resuming, 'never' stops and reports the error.
+ * Every WebSocket close of the protocol, in one catalogue per direction: what the server sends
+ * (`CloseReasons`) and what the reference client sends (`ClientCloseReasons`). PROTOCOL.md's tables, the
+ * server's `promstream_closes_total{code}` label values and the wire all come from here; a test keeps
+ * PROTOCOL.md equal to it.
  */
 export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
   PROTOCOL_ERROR: 1002,
   UNSUPPORTED_DATA: 1003,
+  /** Never sent: a close frame without a code reads as 1005. */
+  NO_STATUS: 1005,
+  /** Never sent: a connection that ended without a close frame reads as 1006. */
+  ABNORMAL: 1006,
   INVALID_PAYLOAD: 1007,
   POLICY_VIOLATION: 1008,
   TOO_BIG: 1009,
@@ -21,57 +26,115 @@ export const CloseCode = {
   HANDSHAKE_TIMEOUT: 4004,
   IDLE_TIMEOUT: 4005,
   CATALOG_CHANGED: 4006,
+  CLIENT_ACK_TIMEOUT: 4100,
+  CLIENT_WELCOME_TIMEOUT: 4101,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/**
+ * What a client does after the server closed its connection: 'backoff' reconnects with jittered backoff
+ * and resumes, 'new-session' reconnects at once without resuming, 'never' stops and reports the error.
+ * Decided by the code alone (a client acts on the code; the reason is for people), so every reason
+ * sharing a code shares its next step by construction.
+ */
 export type RetryPolicy = 'backoff' | 'new-session' | 'never';
 
-export interface CloseReason {
-  readonly code: CloseCode;
-  /** Sent as the close reason; at most 123 bytes (RFC 6455 §5.5). */
-  readonly reason: string;
-  /** Label value in promstream_protocol_errors_total{reason}; null when the close is not an error. */
-  readonly metric: string | null;
-  readonly retry: RetryPolicy;
+/** The codes whose next step is not 'backoff'; every other code, in the catalogue or not, backs off. */
+const NOT_BACKOFF: Readonly<Partial<Record<number, RetryPolicy>>> = {
+  [CloseCode.UNSUPPORTED_VERSION]: 'never',
+  [CloseCode.SESSION_NOT_RESUMABLE]: 'new-session',
+  [CloseCode.SESSION_REPLACED]: 'never',
+  [CloseCode.SESSION_LABELS_REJECTED]: 'never',
+};
+
+/** What a client does after the server closed with this code; codes outside the catalogue (1001, 1006, proxies' codes) back off. */
+export function retryPolicyFor(code: number): RetryPolicy {
+  return NOT_BACKOFF[code] ?? 'backoff';
 }
 
-const entry = (code: CloseCode, reason: string, metric: string | null, retry: RetryPolicy): CloseReason =>
-  Object.freeze({ code, reason, metric, retry });
+/** A close code with the reason text that goes with it (≤ 123 bytes: RFC 6455 §5.5). */
+export interface CloseReason {
+  readonly code: CloseCode;
+  readonly reason: string;
+}
 
-/** The catalogue: every reason the server closes a connection for. */
-export const CloseReasons = Object.freeze({
+/** A close the server sends. */
+export interface ServerCloseReason extends CloseReason {
+  /** Label value in promstream_protocol_errors_total{reason}; null when the close is not an error. */
+  readonly metric: string | null;
+}
+
+// Plain literals (no calls, no property reads), so that a bundle that never names a reason (the
+// browser's) drops them all; the codes are CloseCode's (the type checks each).
+/** Every reason the server (or its transport) closes a connection for. */
+export const CloseReasons = /* @__PURE__ */ Object.freeze({
   // A client only sees 1000 after its own goodbye; from anything else (a proxy) it reconnects.
-  goodbye: entry(CloseCode.NORMAL, 'session ended', null, 'backoff'),
-  helloExpected: entry(CloseCode.PROTOCOL_ERROR, 'first message must be hello', 'hello_expected', 'backoff'),
-  duplicateHello: entry(CloseCode.PROTOCOL_ERROR, 'hello sent twice', 'duplicate_hello', 'backoff'),
-  unknownMessageType: entry(CloseCode.PROTOCOL_ERROR, 'unknown message type', 'unknown_message_type', 'backoff'),
-  sequenceGap: entry(CloseCode.PROTOCOL_ERROR, 'sequence gap: resume to learn the last applied seq', 'sequence_gap', 'backoff'),
-  textFrame: entry(CloseCode.UNSUPPORTED_DATA, 'binary msgpack frames only', 'text_frame', 'backoff'),
-  notMsgpack: entry(CloseCode.INVALID_PAYLOAD, 'frame is not valid msgpack within limits', 'not_msgpack', 'backoff'),
-  badShape: entry(CloseCode.INVALID_PAYLOAD, 'message has the wrong shape', 'bad_shape', 'backoff'),
-  frameTooBig: entry(CloseCode.TOO_BIG, 'frame above maxFrameBytes', 'frame_too_big', 'backoff'),
-  tooManySamples: entry(CloseCode.TOO_BIG, 'frame above maxSamplesPerFrame', 'too_many_samples', 'backoff'),
-  internalError: entry(CloseCode.INTERNAL_ERROR, 'internal error', 'internal_error', 'backoff'),
-  frameRateLimit: entry(CloseCode.POLICY_VIOLATION, 'frame rate above the limit', 'frame_rate_limit', 'backoff'),
-  tooManyFromAddress: entry(CloseCode.POLICY_VIOLATION, 'too many connections from this address', 'too_many_connections_per_ip', 'backoff'),
-  serverFull: entry(CloseCode.TRY_AGAIN_LATER, 'server full; try again later', 'too_many_connections', 'backoff'),
-  sessionTableFull: entry(CloseCode.TRY_AGAIN_LATER, 'session table full; try again later', 'too_many_sessions', 'backoff'),
-  serverRestart: entry(CloseCode.SERVICE_RESTART, 'server restarting; reconnect and resume', null, 'backoff'),
-  unsupportedVersion: entry(CloseCode.UNSUPPORTED_VERSION, 'unsupported protocol version; this server speaks promstream.v1', 'unsupported_version', 'never'),
-  sessionNotResumable: entry(CloseCode.SESSION_NOT_RESUMABLE, 'session unknown, expired or token mismatch; start a new session', 'session_not_resumable', 'new-session'),
-  sessionReplaced: entry(CloseCode.SESSION_REPLACED, 'session resumed on another connection', null, 'never'),
-  sessionLabelsRejected: entry(CloseCode.SESSION_LABELS_REJECTED, 'session labels missing or not allowed', 'session_labels', 'never'),
-  handshakeTimeout: entry(CloseCode.HANDSHAKE_TIMEOUT, 'no hello within the handshake timeout', 'handshake_timeout', 'backoff'),
-  idleTimeout: entry(CloseCode.IDLE_TIMEOUT, 'no message or pong within the idle timeout', 'idle_timeout', 'backoff'),
-  catalogChanged: entry(CloseCode.CATALOG_CHANGED, 'catalogue version changed; reconnect for the new one', 'catalog_changed', 'backoff'),
-});
+  goodbye: { code: 1000, reason: 'session ended', metric: null },
+  helloExpected: { code: 1002, reason: 'first message must be hello', metric: 'hello_expected' },
+  duplicateHello: { code: 1002, reason: 'hello sent twice', metric: 'duplicate_hello' },
+  unknownMessageType: { code: 1002, reason: 'unknown message type', metric: 'unknown_message_type' },
+  sequenceGap: { code: 1002, reason: 'sequence gap: resume to learn the last applied seq', metric: 'sequence_gap' },
+  textFrame: { code: 1003, reason: 'binary msgpack frames only', metric: 'text_frame' },
+  notMsgpack: { code: 1007, reason: 'frame is not valid msgpack within limits', metric: 'not_msgpack' },
+  badShape: { code: 1007, reason: 'message has the wrong shape', metric: 'bad_shape' },
+  frameTooBig: { code: 1009, reason: 'frame above maxFrameBytes', metric: 'frame_too_big' },
+  tooManySamples: { code: 1009, reason: 'frame above maxSamplesPerFrame', metric: 'too_many_samples' },
+  // The transports' own: a handler that threw (its state may be inconsistent), a peer not reading its acks.
+  internalError: { code: 1011, reason: 'internal error', metric: 'internal_error' },
+  sendQueueFull: { code: 1008, reason: 'send queue full', metric: 'send_queue_full' },
+  frameRateLimit: { code: 1008, reason: 'frame rate above the limit', metric: 'frame_rate_limit' },
+  tooManyFromAddress: { code: 1008, reason: 'too many connections from this address', metric: 'too_many_connections_per_ip' },
+  serverFull: { code: 1013, reason: 'server full; try again later', metric: 'too_many_connections' },
+  sessionTableFull: { code: 1013, reason: 'session table full; try again later', metric: 'too_many_sessions' },
+  serverRestart: { code: 1012, reason: 'server restarting; reconnect and resume', metric: null },
+  unsupportedVersion: { code: 4000, reason: 'unsupported protocol version; this server speaks promstream.v1', metric: 'unsupported_version' },
+  sessionNotResumable: { code: 4001, reason: 'session unknown, expired or token mismatch; start a new session', metric: 'session_not_resumable' },
+  sessionReplaced: { code: 4002, reason: 'session resumed on another connection', metric: null },
+  sessionLabelsRejected: { code: 4003, reason: 'session labels missing or not allowed', metric: 'session_labels' },
+  handshakeTimeout: { code: 4004, reason: 'no hello within the handshake timeout', metric: 'handshake_timeout' },
+  idleTimeout: { code: 4005, reason: 'no message or pong within the idle timeout', metric: 'idle_timeout' },
+  catalogChanged: { code: 4006, reason: 'catalogue version changed; reconnect for the new one', metric: 'catalog_changed' },
+} satisfies Record<string, ServerCloseReason>);
 export type CloseReasonName = keyof typeof CloseReasons;
 
-const byCode = new Map<number, RetryPolicy>();
-for (const r of Object.values(CloseReasons)) if (!byCode.has(r.code)) byCode.set(r.code, r.retry);
+/** A close the reference client sends. */
+export interface ClientCloseReason extends CloseReason {
+  /** Whether the server keeps the session resumable after it (false: the session ends). */
+  readonly resumable: boolean;
+}
 
-/** What a client does after a close with this code; codes outside the catalogue (1006, proxies' codes) back off. */
-export function retryPolicyFor(code: number): RetryPolicy {
-  if (code === CloseCode.GOING_AWAY || code === CloseCode.TRY_AGAIN_LATER || code === CloseCode.POLICY_VIOLATION) return 'backoff';
-  return byCode.get(code) ?? 'backoff';
+/** Every reason the reference client closes its connection for. */
+export const ClientCloseReasons = /* @__PURE__ */ Object.freeze({
+  /** close(): after its goodbye; the session ends. */
+  endSession: { code: 1000, reason: 'client closed', resumable: false },
+  /** The frame in flight was not acknowledged within the idle timeout: the path is dead, resume on a new one. */
+  ackTimeout: { code: 4100, reason: 'no ack in time', resumable: true },
+  /** The network changed with a frame in flight: resume on a fresh connection. */
+  networkChanged: { code: 4100, reason: 'network changed before the ack', resumable: true },
+  welcomeTimeout: { code: 4101, reason: 'no welcome in time', resumable: true },
+  badServerFrame: { code: 1007, reason: 'bad frame from server', resumable: true },
+} satisfies Record<string, ClientCloseReason>);
+export type ClientCloseReasonName = keyof typeof ClientCloseReasons;
+
+let knownCodes: ReadonlySet<number> | undefined;
+
+/**
+ * Whether a close code is one a peer of this protocol sends or sees (both directions, plus 1001, 1005
+ * and 1006): the label values of promstream_closes_total{code}. Any other code (a peer picks its code
+ * freely) counts as "other", so that a client cannot grow the series.
+ */
+export function isKnownCloseCode(code: number): boolean {
+  knownCodes ??= new Set<number>([
+    ...Object.values(CloseReasons).map((r) => r.code),
+    ...Object.values(ClientCloseReasons).map((r) => r.code),
+    CloseCode.GOING_AWAY,
+    CloseCode.NO_STATUS,
+    CloseCode.ABNORMAL,
+  ]);
+  return knownCodes.has(code);
+}
+
+/** Whether a close reason is one of the server's catalogue (say, the one a DecodeError carries). */
+export function isServerCloseReason(reason: CloseReason): reason is ServerCloseReason {
+  return Object.values(CloseReasons).some((r) => r === reason);
 }

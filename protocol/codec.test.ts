@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  CLIENT_FRAME_GUARD,
-  DecodeError,
-  SERVER_FRAME_GUARD,
-  decodeUntrusted,
+import { 
+  CloseReasons,
+  DecodeError, 
+  decodeClientFrame, decodeServerFrame,
   encode,
   encodeAck,
   encodeDelta,
@@ -33,19 +32,19 @@ describe('PROTOCOL.md examples, byte-exact', () => {
   });
 
   it('hello', () => {
-    const msg = parseClientMessage(decodeUntrusted(hexOf('hello'), CLIENT_FRAME_GUARD));
+    const msg = parseClientMessage(decodeClientFrame(hexOf('hello')));
     expect(msg).toEqual({ type: 1, labels: new Map([['app', 'student']]), resume: null });
     expect(bytes(encodeHello({ app: 'student' }, null))).toEqual(hexOf('hello').toString('hex'));
   });
 
   it('hello with resume', () => {
-    const msg = parseClientMessage(decodeUntrusted(hexOf('hello-resume'), CLIENT_FRAME_GUARD));
+    const msg = parseClientMessage(decodeClientFrame(hexOf('hello-resume')));
     expect(msg).toEqual({ type: 1, labels: new Map([['app', 'student']]), resume: { sessionId: 'S1', token: 'T1', epoch: 'E1' } });
     expect(bytes(encodeHello({ app: 'student' }, { sessionId: 'S1', token: 'T1', epoch: 'E1' }))).toEqual(hexOf('hello-resume').toString('hex'));
   });
 
   it('delta', () => {
-    const msg = parseClientMessage(decodeUntrusted(hexOf('delta'), CLIENT_FRAME_GUARD));
+    const msg = parseClientMessage(decodeClientFrame(hexOf('delta')));
     const samples = [[0, 0, 3], [1, 1, 0.5, 0, 1, 0], [2, 2]];
     const drops = new Map([['unknown_metric', 1]]);
     expect(msg).toEqual({ type: 2, seq: 1, catalogVersion: 7, samples, drops });
@@ -53,7 +52,7 @@ describe('PROTOCOL.md examples, byte-exact', () => {
   });
 
   it('goodbye', () => {
-    expect(parseClientMessage(decodeUntrusted(hexOf('goodbye'), CLIENT_FRAME_GUARD))).toEqual({ type: 3 });
+    expect(parseClientMessage(decodeClientFrame(hexOf('goodbye')))).toEqual({ type: 3 });
     expect(bytes(encodeGoodbye())).toEqual(hexOf('goodbye').toString('hex'));
   });
 
@@ -70,12 +69,12 @@ describe('PROTOCOL.md examples, byte-exact', () => {
       },
       limits: { maxFrameBytes: 32768, maxSamplesPerFrame: 4096, maxSampleValue: 1e9 },
     };
-    expect(parseServerMessage(decodeUntrusted(hexOf('welcome'), SERVER_FRAME_GUARD))).toEqual(welcome);
+    expect(parseServerMessage(decodeServerFrame(hexOf('welcome')))).toEqual(welcome);
     expect(bytes(encodeWelcome(welcome))).toEqual(hexOf('welcome').toString('hex'));
   });
 
   it('ack', () => {
-    expect(parseServerMessage(decodeUntrusted(hexOf('ack'), SERVER_FRAME_GUARD))).toEqual({ type: 2, lastAppliedSeq: 42 });
+    expect(parseServerMessage(decodeServerFrame(hexOf('ack')))).toEqual({ type: 2, lastAppliedSeq: 42 });
     expect(bytes(encodeAck(42))).toEqual(hexOf('ack').toString('hex'));
   });
 
@@ -93,12 +92,12 @@ describe('PROTOCOL.md examples, byte-exact', () => {
 const notMsgpack = (hex: string): void => {
   let caught: unknown;
   try {
-    decodeUntrusted(Buffer.from(hex, 'hex'), CLIENT_FRAME_GUARD);
+    decodeClientFrame(Buffer.from(hex, 'hex'));
   } catch (err) {
     caught = err;
   }
   expect(caught).toBeInstanceOf(DecodeError);
-  expect((caught as DecodeError).code).toBe('not_msgpack');
+  expect((caught as DecodeError).close).toBe(CloseReasons.notMsgpack);
 };
 
 describe('hostile bytes', () => {
@@ -118,7 +117,7 @@ describe('hostile bytes', () => {
     notMsgpack('');
   });
   it('parses "__proto__" as a plain map key', () => {
-    const value = decodeUntrusted(Buffer.from('9301' + '81a95f5f70726f746f5f5fa178' + 'c0', 'hex'), CLIENT_FRAME_GUARD);
+    const value = decodeClientFrame(Buffer.from('9301' + '81a95f5f70726f746f5f5fa178' + 'c0', 'hex'));
     const msg = parseClientMessage(value);
     expect(msg).toEqual({ type: 1, labels: new Map([['__proto__', 'x']]), resume: null });
     expect(({} as Record<string, unknown>)['x']).toBeUndefined();
@@ -133,7 +132,7 @@ describe('hostile bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 512 }), (input) => {
         try {
-          parseClientMessage(decodeUntrusted(input, CLIENT_FRAME_GUARD));
+          parseClientMessage(decodeClientFrame(input));
         } catch (err) {
           if (!(err instanceof DecodeError)) throw err;
         }
@@ -149,7 +148,7 @@ describe('hostile bytes', () => {
         const frame = Buffer.from(base[which]!);
         for (const [at, byte] of edits) frame[at % frame.length] = byte;
         try {
-          parseClientMessage(decodeUntrusted(frame, CLIENT_FRAME_GUARD));
+          parseClientMessage(decodeClientFrame(frame));
         } catch (err) {
           if (!(err instanceof DecodeError)) throw err;
         }

@@ -2,4 +2,4 @@ export * from './version.js';
 export * from './close-codes.js';
 export * from './messages.js';
 export * from './codec.js';
-export { checkMsgpack, type GuardLimits } from './msgpack-guard.js';
+export { checkMsgpack, type GuardLimits } from './msgpack-strict-decoder.js';

@@ -1,14 +1,19 @@
 /**
  * Typed messages. On the wire each is a msgpack array whose first element is the message type
- * (see PROTOCOL.md for the grammar and byte-exact examples).
+ * (see PROTOCOL.md for the grammar and byte-exact examples). Each direction numbers its own types.
  */
-export const MessageType = {
+export const ClientMessageType = {
   HELLO: 1,
   DELTA: 2,
   GOODBYE: 3,
+} as const;
+export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMessageType];
+
+export const ServerMessageType = {
   WELCOME: 1,
   ACK: 2,
 } as const;
+export type ServerMessageType = (typeof ServerMessageType)[keyof typeof ServerMessageType];
 
 export const MetricTypeCode = { counter: 0, gauge: 1, histogram: 2 } as const;
 export type MetricType = keyof typeof MetricTypeCode;
@@ -29,6 +34,8 @@ export const RejectReason = {
   CLIENT_BUFFER_FULL: 'client_buffer_full',
   STALE_CATALOG: 'stale_catalog',
   RATE_LIMITED: 'rate_limited',
+  SAMPLE_TOO_BIG: 'sample_too_big',
+  CLIENT_ERROR: 'client_error',
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 export const REJECT_REASONS: readonly RejectReason[] = Object.freeze(Object.values(RejectReason));
@@ -41,6 +48,9 @@ export const CLIENT_DROP_REASONS: readonly RejectReason[] = Object.freeze([
   RejectReason.NEGATIVE,
   RejectReason.TOO_LARGE,
   RejectReason.CLIENT_BUFFER_FULL,
+  RejectReason.STALE_CATALOG,
+  RejectReason.SAMPLE_TOO_BIG,
+  RejectReason.CLIENT_ERROR,
 ]);
 
 export interface ResumeRequest {
@@ -51,7 +61,7 @@ export interface ResumeRequest {
 
 /** client → server, first message on every connection. */
 export interface Hello {
-  readonly type: typeof MessageType.HELLO;
+  readonly type: typeof ClientMessageType.HELLO;
   readonly labels: ReadonlyMap<string, string>;
   readonly resume: ResumeRequest | null;
 }
@@ -62,7 +72,7 @@ export interface Hello {
  * Samples stay `unknown` here: the server checks each one against its catalogue.
  */
 export interface Delta {
-  readonly type: typeof MessageType.DELTA;
+  readonly type: typeof ClientMessageType.DELTA;
   readonly seq: number;
   readonly catalogVersion: number;
   readonly samples: readonly unknown[];
@@ -71,7 +81,7 @@ export interface Delta {
 }
 
 export interface Goodbye {
-  readonly type: typeof MessageType.GOODBYE;
+  readonly type: typeof ClientMessageType.GOODBYE;
 }
 
 export type ClientMessage = Hello | Delta | Goodbye;
@@ -99,7 +109,7 @@ export interface WireLimits {
 
 /** server → client, answer to hello. */
 export interface Welcome {
-  readonly type: typeof MessageType.WELCOME;
+  readonly type: typeof ServerMessageType.WELCOME;
   readonly sessionId: string;
   readonly token: string;
   readonly epoch: string;
@@ -113,7 +123,7 @@ export interface Welcome {
 
 /** server → client: every frame up to lastAppliedSeq is applied (cumulative). */
 export interface Ack {
-  readonly type: typeof MessageType.ACK;
+  readonly type: typeof ServerMessageType.ACK;
   readonly lastAppliedSeq: number;
 }
 

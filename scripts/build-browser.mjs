@@ -6,9 +6,9 @@
  *   dist/browser/promstream.<hash>.js   the same bytes under a content hash, served immutable
  *   dist/browser/manifest.json          { file, hash, integrity (SRI sha384), bytes, gzipBytes }
  *
- * One classic script (an IIFE, ES2018), minified, from client/browser-snippet-entry.ts. msgpackr is
- * swapped for protocol/msgpack-compact.ts (same bytes on the wire, a tenth of the size). The build
- * fails when the gzipped script exceeds the budget.
+ * One classic script (an IIFE, ES2018), minified, from client/browser-snippet-entry.ts.
+ * protocol/msgpack-node-encoder.ts (msgpackr) is swapped for protocol/msgpack-browser-encoder.ts (same
+ * bytes on the wire, a tenth of the size). The build fails when the gzipped script exceeds the budget.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -20,15 +20,17 @@ import { build } from 'esbuild';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT_DIR = join(ROOT, 'dist', 'browser');
 const ENTRY = join(ROOT, 'client', 'browser-snippet-entry.ts');
-const COMPACT_MSGPACK = join(ROOT, 'protocol', 'msgpack-compact.ts');
+const BROWSER_ENCODER = join(ROOT, 'protocol', 'msgpack-browser-encoder.ts');
 /** The issue's budget for the gzipped script. */
 export const GZIP_BUDGET_BYTES = 20 * 1024;
 
-/** Resolves `msgpackr` to the compact codec; codec.ts is written against msgpackr's Packr/Unpackr. */
-const compactMsgpack = {
-  name: 'compact-msgpack',
+/** codec.ts imports ./msgpack-node-encoder.js; the bundle gets the browser encoder, same exports. */
+const browserEncoder = {
+  name: 'browser-msgpack-encoder',
   setup(b) {
-    b.onResolve({ filter: /^msgpackr$/ }, () => ({ path: COMPACT_MSGPACK }));
+    b.onResolve({ filter: /\/msgpack-node-encoder\.js$/ }, () => ({ path: BROWSER_ENCODER }));
+    // Anything else pulling msgpackr into the bundle is a mistake (28 KB): fail the build.
+    b.onResolve({ filter: /^msgpackr$/ }, (args) => ({ errors: [{ text: `msgpackr must not reach the browser bundle (imported by ${args.importer})` }] }));
   },
 };
 
@@ -41,7 +43,7 @@ const result = await build({
   minify: true,
   write: false,
   legalComments: 'eof',
-  plugins: [compactMsgpack],
+  plugins: [browserEncoder],
   logLevel: 'warning',
 });
 const code = result.outputFiles[0].contents;

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../server/index.js';
-import { BROWSER_DIST_DIR, loadBrowserScript } from '../server/browser-script.js';
-import { renderSnippet } from '../server/browser-snippet.js';
+import { BROWSER_DIST_DIR, loadBrowserScript } from '../server/http/browser-script.js';
+import { renderSnippet } from '../server/http/browser-snippet.js';
 import { TRANSPORTS, startTestServer } from './support/server-harness.js';
 import { REPO_ROOT, runCli } from './support/spawn-cli.js';
 

@@ -8,12 +8,12 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../client/node.js';
-import { CloseReasons, MessageType, SERVER_FRAME_GUARD, SUBPROTOCOL, decodeUntrusted, encodeHello, parseServerMessage, type Welcome } from '../protocol/index.js';
-import { SERVE_OPTIONS, envName } from '../server/cli-options.js';
+import { CloseReasons, ServerMessageType,  SUBPROTOCOL, decodeServerFrame, encodeHello, parseServerMessage, type Welcome } from '../protocol/index.js';
+import { SERVE_OPTIONS, envName } from '../server/setup/option-table.js';
 import { REPO_ROOT, httpGet, killAllClis, runCli, startServe, type CliProcess, type ServingCli } from './support/spawn-cli.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const SEED_CONFIG = path.resolve(REPO_ROOT, '../shared/fixtures/seed-config');
+const SEED_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'seed-config');
 const DEMO_PAGE = path.join(REPO_ROOT, 'examples', 'demo.html');
 
 afterEach(async () => {
@@ -56,8 +56,8 @@ async function helloPeer(port: number, labels: Record<string, string> = { app: '
     });
     ws.once('message', (data: Buffer) => {
       try {
-        const msg = parseServerMessage(decodeUntrusted(data, SERVER_FRAME_GUARD));
-        if (msg.type !== MessageType.WELCOME) throw new Error(`expected a welcome, got ${JSON.stringify(msg)}`);
+        const msg = parseServerMessage(decodeServerFrame(data));
+        if (msg.type !== ServerMessageType.WELCOME) throw new Error(`expected a welcome, got ${JSON.stringify(msg)}`);
         resolve(msg);
       } catch (err) {
         reject(err as Error);
@@ -144,7 +144,7 @@ describe('promstream serve: options', () => {
   it('a duration out of range (--idle-timeout below 1s) exits 2 naming the option, not a stack trace', async () => {
     const r = await runCli(['serve', '--demo', '--idle-timeout', '500ms', '--port', '0', '--metrics-port', '0', '--host', '127.0.0.1', '--metrics-host', '127.0.0.1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^ {2}--idle-timeout must be a number ≥ 1000 \(got 500\)$/m);
+    expect(r.stderr).toMatch(/^ {2}--idle-timeout: must be ≥ 1000 \(got 500\)$/m);
     expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
     expect(r.stdout).not.toContain('promstream listening');
   });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SERVE_OPTIONS, envName } from '../server/cli-options.js';
+import { SERVE_OPTIONS, envName } from '../server/setup/option-table.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 

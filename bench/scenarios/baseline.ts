@@ -3,14 +3,14 @@
  * express endpoint that checks each sample against the whitelist and applies it to prom-client,
  * measured in the same run on the same core, so promstream's gain is a ratio within one run.
  */
-import { ServerCatalog } from '../../server/catalog.js';
+import { ServerCatalog } from '../../server/core/catalog.js';
 import { loadWhitelist } from '../../server/index.js';
-import { BenchContext, pause } from '../context.js';
-import { scrape } from '../metrics-probe.js';
-import type { HttpLoadResult } from '../raw-http-load.js';
-import { fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report.js';
-import { compareTotals, ExpectedTotals, SAMPLES_PER_BATCH } from '../sample-plan.js';
-import { summarize, type Summary } from '../stats.js';
+import { BenchContext, pause } from './context.js';
+import { scrape } from '../report/metrics-probe.js';
+import type { HttpLoadResult } from '../generators/raw-http-load.js';
+import { fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report/report.js';
+import { compareTotals, ExpectedTotals, SAMPLES_PER_BATCH } from '../generators/sample-plan.js';
+import { summarize, type Summary } from '../report/stats.js';
 import type { IngestFigures } from './ingest.js';
 
 /** Keep-alive connections POSTing in a closed loop (a browser's flush loop each). */

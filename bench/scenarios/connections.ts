@@ -9,16 +9,16 @@
  *   the server's peak CPU meanwhile, and the totals afterwards.
  * The server keeps its default limits, as a deployment would.
  */
-import { ServerCatalog } from '../../server/catalog.js';
+import { ServerCatalog } from '../../server/core/catalog.js';
 import { loadWhitelist } from '../../server/index.js';
-import type { BenchChild } from '../child-process.js';
-import { BenchContext, pause, pollUntil } from '../context.js';
-import { listenOverflows, openFileLimits } from '../machine.js';
-import { scrape } from '../metrics-probe.js';
-import { fmtInt, fmtKiB, fmtMiB, fmtPct, fmtRate, fmtRatio } from '../report.js';
-import { compareTotals, ExpectedTotals } from '../sample-plan.js';
-import type { ServerUnderTest } from '../server-under-test.js';
-import { percentile } from '../stats.js';
+import type { BenchChild } from '../processes/child-process.js';
+import { BenchContext, pause, pollUntil } from './context.js';
+import { listenOverflows, openFileLimits } from '../report/machine.js';
+import { scrape } from '../report/metrics-probe.js';
+import { fmtInt, fmtKiB, fmtMiB, fmtPct, fmtRate, fmtRatio } from '../report/report.js';
+import { compareTotals, ExpectedTotals } from '../generators/sample-plan.js';
+import type { ServerUnderTest } from '../processes/server-under-test.js';
+import { percentile } from '../report/stats.js';
 import type { CatalogMetric } from '../../protocol/index.js';
 
 /** Clients per generator process: well inside its open-file limit, and a share of the CPU each. */

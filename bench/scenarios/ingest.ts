@@ -6,13 +6,13 @@
  * The rate is read from the server's own counters over a window after a warm-up.
  */
 import type { Welcome } from '../../protocol/index.js';
-import { BenchContext, pause, pollUntil, SATURATION_LIMITS } from '../context.js';
-import { scrape } from '../metrics-probe.js';
-import { fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report.js';
-import type { RawIngestResult } from '../raw-ingest.js';
-import { compareTotals, ExpectedTotals, SAMPLES_PER_BATCH } from '../sample-plan.js';
-import type { ServerUnderTest } from '../server-under-test.js';
-import { summarize, type Summary } from '../stats.js';
+import { BenchContext, pause, pollUntil, SATURATION_LIMITS } from './context.js';
+import { scrape } from '../report/metrics-probe.js';
+import { fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report/report.js';
+import type { RawIngestResult } from '../generators/raw-ingest.js';
+import { compareTotals, ExpectedTotals, SAMPLES_PER_BATCH } from '../generators/sample-plan.js';
+import type { ServerUnderTest } from '../processes/server-under-test.js';
+import { summarize, type Summary } from '../report/stats.js';
 
 export const INGEST_CONNECTIONS = 8;
 

@@ -4,15 +4,15 @@
  * sessions, a frame each every 80 ms) runs first alone and then under back-to-back scrapes, while the
  * server's event-loop delay and the frames' acknowledgement round trips are recorded.
  */
-import { BenchContext, pause } from '../context.js';
-import { scrape, timeScrape } from '../metrics-probe.js';
-import type { RawIngestResult } from '../raw-ingest.js';
-import { fmtInt, fmtMs, fmtSpread } from '../report.js';
-import { compareTotals, ExpectedTotals } from '../sample-plan.js';
-import { fillEverySeries } from '../series-fill.js';
-import { percentile, summarize, type Summary } from '../stats.js';
-import { scrapeWhitelist, writeWhitelist } from '../whitelists.js';
-import { SATURATION_LIMITS } from '../context.js';
+import { BenchContext, pause } from './context.js';
+import { scrape, timeScrape } from '../report/metrics-probe.js';
+import type { RawIngestResult } from '../generators/raw-ingest.js';
+import { fmtInt, fmtMs, fmtSpread } from '../report/report.js';
+import { compareTotals, ExpectedTotals } from '../generators/sample-plan.js';
+import { fillEverySeries } from '../generators/series-fill.js';
+import { percentile, summarize, type Summary } from '../report/stats.js';
+import { scrapeWhitelist, writeWhitelist } from '../generators/whitelists.js';
+import { SATURATION_LIMITS } from './context.js';
 
 const PACED_CONNECTIONS = 40;
 const PACED_EVERY_MS = 80;

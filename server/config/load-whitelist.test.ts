@@ -7,7 +7,8 @@ import { loadWhitelist } from './load-whitelist.js';
 import { ConfigError, type ConfigProblem, type Whitelist } from './types.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const seedDir = path.resolve(repoRoot, '../shared/fixtures/seed-config');
+// A copy of the original project's whitelist files (shared/fixtures/seed-config), unchanged.
+const seedDir = path.resolve(repoRoot, 'test/fixtures/seed-config');
 const appFile = path.join(seedDir, 'appMetricConfig.json');
 const perfFile = path.join(seedDir, 'performanceTimingMetricConfig.json');
 const examplesDir = path.resolve(repoRoot, 'examples');

@@ -1,4 +1,5 @@
-import { DEFAULTS } from '../options.js';
+import { DEFAULTS } from '../setup/option-table.js';
+import { metricsTooBigForAFrame } from './frame-fit.js';
 import { mergeWhitelist, type FileContribution } from './merge-whitelist.js';
 import { readConfigFiles } from './read-config-files.js';
 import { ConfigError, type ConfigProblem, type Whitelist } from './types.js';
@@ -9,6 +10,8 @@ export { validateWhitelistDocument } from './validate-document.js';
 export interface LoadWhitelistOptions {
   /** Upper bound on the series the whitelist can expose; default DEFAULTS.maxSeries (1,000,000). */
   readonly maxSeries?: number;
+  /** The server's protocol frame limit: a metric one sample of which cannot fit is refused; default DEFAULTS.maxFrameBytes. */
+  readonly maxFrameBytes?: number;
 }
 
 /**
@@ -32,7 +35,7 @@ export async function loadWhitelist(paths: readonly string[], options: LoadWhite
     parts.push({ file, metrics: result.metrics, sessionLabels: result.sessionLabels });
   }
   const merged = mergeWhitelist(parts, maxSeries);
-  const all = [...problems, ...documentProblems, ...merged.problems];
+  const all = [...problems, ...documentProblems, ...merged.problems, ...metricsTooBigForAFrame(merged.whitelist, options.maxFrameBytes ?? DEFAULTS.maxFrameBytes)];
   if (all.length > 0) throw new ConfigError(all);
   return merged.whitelist;
 }

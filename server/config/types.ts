@@ -1,4 +1,5 @@
 import type { MetricType } from '../../protocol/index.js';
+import { ErrorCode, PromstreamError } from '../errors.js';
 
 export interface LabelSpec {
   readonly name: string;
@@ -33,12 +34,11 @@ export interface ConfigProblem {
   readonly message: string;
 }
 
-/** Thrown by loadWhitelist with every problem found, not just the first. */
-export class ConfigError extends Error {
+/** Thrown by loadWhitelist (and startServer, reload) with every problem found, not just the first. */
+export class ConfigError extends PromstreamError {
   override readonly name = 'ConfigError';
-  readonly code = 'PROMSTREAM_CONFIG_INVALID';
   constructor(readonly problems: readonly ConfigProblem[]) {
-    super(`invalid whitelist config (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` + problems.map(formatProblem).join('\n'));
+    super(ErrorCode.CONFIG_INVALID, `invalid whitelist config (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` + problems.map(formatProblem).join('\n'));
   }
 }
 

@@ -3,11 +3,10 @@
  * that there are two.
  */
 import type { Logger } from 'pino';
-import type { StartTransport, TransportName } from './types.js';
+import { ErrorCode, PromstreamError } from '../errors.js';
+import type { StartTransport, TransportChoice, TransportName } from './types.js';
 import { startWsTransport } from './ws-transport.js';
 import { loadUws, startUwsTransport } from './uws-transport.js';
-
-export type TransportChoice = 'auto' | TransportName;
 
 export interface SelectedTransport {
   readonly name: TransportName;
@@ -20,7 +19,7 @@ export async function selectTransport(choice: TransportChoice, log: Logger): Pro
   const loaded = await loadUws();
   if (loaded.uws !== null) return { name: 'uws', start: startUwsTransport };
   if (choice === 'uws') {
-    throw new Error(`--transport uws: uWebSockets.js does not load here (${loaded.error.message}); use --transport ws or auto`, {
+    throw new PromstreamError(ErrorCode.TRANSPORT_UNAVAILABLE, `--transport uws: uWebSockets.js does not load here (${loaded.error.message}); use --transport ws or auto`, {
       cause: loaded.error,
     });
   }

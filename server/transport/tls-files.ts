@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { ErrorCode, PromstreamError } from '../errors.js';
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -25,17 +26,17 @@ export async function readTlsFiles(files: TlsFiles): Promise<TlsMaterial> {
     // Parses the first certificate of the file: the leaf, which must match the key.
     certificate = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(`TLS certificate file ${files.certFile} holds no PEM certificate (${messageOf(err)})`, { cause: err });
+    throw new PromstreamError(ErrorCode.TLS_FILE, `TLS certificate file ${files.certFile} holds no PEM certificate (${messageOf(err)})`, { cause: err });
   }
   let privateKey: KeyObject;
   try {
     // An encrypted key fails here too: neither transport is given a passphrase.
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new Error(`TLS key file ${files.keyFile} holds no unencrypted PEM private key (${messageOf(err)})`, { cause: err });
+    throw new PromstreamError(ErrorCode.TLS_FILE, `TLS key file ${files.keyFile} holds no unencrypted PEM private key (${messageOf(err)})`, { cause: err });
   }
   if (!certificate.checkPrivateKey(privateKey)) {
-    throw new Error(`TLS key file ${files.keyFile} does not belong to the certificate in ${files.certFile}`);
+    throw new PromstreamError(ErrorCode.TLS_FILE, `TLS key file ${files.keyFile} does not belong to the certificate in ${files.certFile}`);
   }
   return { cert, key };
 }
@@ -45,7 +46,7 @@ async function readPem(file: string, what: string): Promise<Buffer> {
     return await readFile(file);
   } catch (err) {
     // ENOENT, EACCES, EISDIR: Node's message carries the code and the path.
-    throw new Error(`cannot read the TLS ${what} file ${file}: ${messageOf(err)}`, { cause: err });
+    throw new PromstreamError(ErrorCode.TLS_FILE, `cannot read the TLS ${what} file ${file}: ${messageOf(err)}`, { cause: err });
   }
 }
 

@@ -83,6 +83,8 @@ interface Conn {
   /** Makes onPing close the connection with this, as a ping-flood limit would. */
   closeOnPing: { readonly code: number; readonly reason: string } | null;
   readonly closes: Array<{ readonly code: number; readonly reason: string }>;
+  /** onClose's byTransport, by its metric name (null: the peer or the handler closed). */
+  readonly closedByTransport: Array<string | null>;
 }
 
 interface Harness {
@@ -123,7 +125,7 @@ function testHandlers(upgrades: UpgradeRequest[], conns: Conn[]): ConnectionHand
       return { accept: true, protocol: request.protocols.includes(PROTOCOL) ? PROTOCOL : null };
     },
     onOpen(peer, request, protocol) {
-      const conn: Conn = { peer, request, protocol, messages: [], pongs: 0, pings: 0, closeOnPing: null, closes: [] };
+      const conn: Conn = { peer, request, protocol, messages: [], pongs: 0, pings: 0, closeOnPing: null, closes: [], closedByTransport: [] };
       conns.push(conn);
       return conn;
     },
@@ -140,8 +142,9 @@ function testHandlers(upgrades: UpgradeRequest[], conns: Conn[]): ConnectionHand
       conn.pings += 1;
       if (conn.closeOnPing !== null) conn.peer.close(conn.closeOnPing.code, conn.closeOnPing.reason);
     },
-    onClose(conn, code, reason) {
+    onClose(conn, code, reason, byTransport) {
       conn.closes.push({ code, reason });
+      conn.closedByTransport.push(byTransport?.metric ?? null);
     },
   };
 }
@@ -495,7 +498,9 @@ describe.each([
     // Bounded: once the transport closes the peer, the remaining sends are no-ops.
     for (let i = 0; i < 2000; i += 1) conn.peer.send(frame);
     await until(() => conn.closes.length === 1, 'onClose after backpressure');
-    expect(conn.closes).toEqual([{ code: 1008, reason: 'send queue full' }]);
+    // Not reading: no close frame could reach it, so the socket is dropped, and the transport says why.
+    expect(conn.closes).toEqual([{ code: 1006, reason: '' }]);
+    expect(conn.closedByTransport).toEqual(['send_queue_full']);
     const closed = closeOf(ws);
     socket.resume();
     await closed;

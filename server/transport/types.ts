@@ -3,14 +3,21 @@
  * Nothing outside server/transport/ imports uWebSockets.js or ws.
  */
 import type { Logger } from 'pino';
+import type { ServerCloseReason } from '../../protocol/index.js';
 
 export type TransportName = 'uws' | 'ws';
+/** --transport: a library, or 'auto' (uWS when its binary loads, else ws). */
+export type TransportChoice = 'auto' | TransportName;
 
 /** One WebSocket connection, as the connection handler sees it. Every method is safe after close (no-op). */
 export interface Peer {
   /** Queues a binary frame. Past maxBackpressureBytes the transport closes the peer (1008 'send queue full'). */
   send(bytes: Uint8Array): void;
-  /** Starts the close handshake with a code and reason (reason ≤ 123 bytes). */
+  /**
+   * Starts the close handshake with a code and reason (reason ≤ 123 bytes). Nothing is delivered to the
+   * handlers afterwards. The close frame goes out behind what is already queued; onClose follows once
+   * the socket is gone (the peer answered, or terminate()).
+   */
   close(code: number, reason: string): void;
   /** Drops the connection without a close handshake (for peers that stopped answering). */
   terminate(): void;
@@ -45,8 +52,13 @@ export interface ConnectionHandlers<S> {
   onPong(state: S): void;
   /** A ping from the peer (the transport answers it with a pong itself); counted against rate limits. */
   onPing(state: S): void;
-  /** Called exactly once per opened connection, whoever closed it. */
-  onClose(state: S, code: number, reason: string): void;
+  /**
+   * Called exactly once per opened connection, once its socket is gone, whoever closed it. `code` and
+   * `reason` are the close as the transport saw it (1005: a close frame without a code, 1006: none at
+   * all); `byTransport` is set when the transport itself closed the connection (send queue full, a
+   * handler that threw), null when the peer or the handler did.
+   */
+  onClose(state: S, code: number, reason: string, byTransport: ServerCloseReason | null): void;
 }
 
 export interface HttpRequest {

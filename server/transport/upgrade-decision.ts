@@ -1,14 +1,12 @@
 import type { Logger } from 'pino';
-import type { ConnectionHandlers, UpgradeRequest } from './types.js';
-
-export type Upgrade = { readonly accept: true; readonly protocol: string | null } | { readonly accept: false; readonly status: number; readonly message: string };
+import type { ConnectionHandlers, UpgradeDecision, UpgradeRequest } from './types.js';
 
 /**
  * Asks the handlers about an upgrade, the same way on both transports: a handler that throws refuses
  * with 500 (the process carries on), and a subprotocol the client did not offer is not echoed, because
  * every compliant client fails a handshake that echoes one it did not ask for.
  */
-export function decideUpgrade<S>(handlers: ConnectionHandlers<S>, request: UpgradeRequest, log: Logger): Upgrade {
+export function decideUpgrade<S>(handlers: ConnectionHandlers<S>, request: UpgradeRequest, log: Logger): UpgradeDecision {
   let decision;
   try {
     decision = handlers.checkUpgrade(request);

@@ -1,10 +1,12 @@
 /**
  * The uWebSockets.js transport: the fast path, a native binary that is an optional dependency.
- * Semantics match ws-transport.ts (see its header); the differences live in the library:
+ * Semantics match ws-transport.ts and guarded-peer.ts; the differences live in the library:
  * - A uWS WebSocket throws when touched after its close handler ran, so every Peer method checks
- *   a `closed` flag first.
- * - ws.end() and ws.close() run the close handler synchronously, inside the call; onClose is
- *   deferred to a microtask so that it never runs inside another handler or a Peer method.
+ *   first whether the socket is gone.
+ * - ws.end() and ws.close() run the close handler synchronously, inside the call, and once it has run
+ *   the socket is out of reach. So a close frame is only handed to end() when nothing is queued before
+ *   it (it then goes straight to the kernel); behind a backlog it waits for uWS's drain (bounded by
+ *   liveness' close grace), or a congested peer would lose it when the server shuts down.
  * - A frame above maxPayloadLength is cut without a close frame: the client sees 1006, onClose
  *   gets 1006 'Received too big message'.
  * - The request object of a handler is stack-allocated: everything is read before returning.
@@ -12,7 +14,6 @@
  * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock (UWS_HTTP_TIMEOUT_MS).
  */
 import { createRequire } from 'node:module';
-import { STATUS_CODES } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type {
@@ -22,14 +23,16 @@ import type {
   WebSocket as UwsWebSocket,
   us_listen_socket,
 } from 'uWebSockets.js';
-import { deferOnClose } from './deferred-close.js';
+import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
+import { ErrorCode, PromstreamError } from '../errors.js';
+import { GuardedPeer } from './guarded-peer.js';
+import { INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, checkHeadersTimeout, parseProtocols, statusLine } from './http-parts.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
   HttpHandler,
   HttpRequest,
   HttpResponse,
-  Peer,
   RunningTransport,
   StartTransport,
   TransportOptions,
@@ -40,8 +43,6 @@ import { readTlsFiles } from './tls-files.js';
 export type UwsModule = typeof import('uWebSockets.js');
 export type UwsLoadResult = { readonly uws: UwsModule; readonly error: null } | { readonly uws: null; readonly error: Error };
 
-const SEND_QUEUE_FULL = { code: 1008, reason: 'send queue full' } as const;
-const HANDLER_FAILED = { code: 1011, reason: 'internal error' } as const;
 /** WebSocket.send() results: written with nothing left queued; not queued because the backpressure limit is reached. */
 const SEND_SUCCESS = 1;
 const SEND_DROPPED = 2;
@@ -124,12 +125,10 @@ const UWS_HTTP_TIMEOUT_MS = { earliest: 8_000, latest: 12_000 } as const;
 
 export const startUwsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
   const loaded = await loadUws();
-  if (loaded.uws === null) throw new Error(`the uws transport is unavailable: ${loaded.error.message}`, { cause: loaded.error });
+  if (loaded.uws === null) throw new PromstreamError(ErrorCode.TRANSPORT_UNAVAILABLE, `the uws transport is unavailable: ${loaded.error.message}`, { cause: loaded.error });
   const uws = loaded.uws;
   const { handlers, log, maxBackpressureBytes } = options;
-  if (!Number.isInteger(options.httpHeadersTimeoutMs) || options.httpHeadersTimeoutMs < 1) {
-    throw new RangeError(`httpHeadersTimeoutMs must be a positive integer (got ${options.httpHeadersTimeoutMs})`);
-  }
+  checkHeadersTimeout(options.httpHeadersTimeoutMs);
   if (options.httpHeadersTimeoutMs < UWS_HTTP_TIMEOUT_MS.earliest) {
     log.warn(
       { httpHeadersTimeoutMs: options.httpHeadersTimeoutMs, uwsHttpTimeoutMs: UWS_HTTP_TIMEOUT_MS },
@@ -180,6 +179,8 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
       live.add(peer);
       peer.open(request, data.protocol);
     },
+    // The send queue emptied: a close waiting behind it can go now.
+    drain: (ws) => ws.getUserData().peer?.drained(),
     // The ArrayBuffer is neutered when this returns; the handlers copy what they keep (types.ts).
     message: (ws, message, isBinary) => ws.getUserData().peer?.deliver(new Uint8Array(message), isBinary),
     // uWS has already sent the pong when this runs.
@@ -205,7 +206,7 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
     }
   }
   // uWS reports no errno: the usual causes are a port in use or a privileged port.
-  if (listenSocket === null) throw new Error(`uWebSockets.js could not listen on ${options.host}:${options.port}`);
+  if (listenSocket === null) throw new PromstreamError(ErrorCode.LISTEN_FAILED, `uWebSockets.js could not listen on ${options.host}:${options.port} (in use, or a privileged port?)`);
   const port = uws.us_socket_local_port(listenSocket);
 
   const stopAccepting = (): void => {
@@ -234,100 +235,77 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   };
 };
 
-class UwsPeer<S> implements Peer {
-  /** Present once onOpen returned; a box because S itself may be undefined. */
-  #opened: { readonly state: S } | undefined;
-  /** Set by the close handler: from then on the uWS socket throws when touched. */
-  #closed = false;
+class UwsPeer<S> extends GuardedPeer<S> {
+  /** A close waiting for the send queue to empty. */
+  #pendingClose: { readonly code: number; readonly reason: string } | null = null;
 
   constructor(
     private readonly ws: UwsWebSocket<UserData<S>>,
-    private readonly handlers: ConnectionHandlers<S>,
+    handlers: ConnectionHandlers<S>,
     private readonly maxBackpressureBytes: number,
-    private readonly log: Logger,
+    log: Logger,
     private readonly live: Set<UwsPeer<S>>,
-  ) {}
+  ) {
+    super(handlers, log);
+  }
 
   open(request: UpgradeRequest, protocol: string | null): void {
-    try {
-      this.#opened = { state: this.handlers.onOpen(this, request, protocol) };
-    } catch (err) {
-      // No state, so no onClose: the handler never saw this connection open.
-      this.log.error({ err }, 'onOpen threw; dropping the connection');
-      this.terminate();
-    }
+    if (!this.openWith(request, protocol)) this.drop();
   }
 
-  deliver(data: Uint8Array, isBinary: boolean): void {
-    const opened = this.#opened;
-    if (this.#closed || opened === undefined) return;
-    // Once per frame: the handler call sits in this frame's own try, not in a #guard closure.
-    try {
-      this.handlers.onMessage(opened.state, data, isBinary);
-    } catch (err) {
-      this.#failed(err);
-    }
-  }
-
-  pingReceived(): void {
-    const opened = this.#opened;
-    if (this.#closed || opened === undefined) return;
-    this.#guard(() => this.handlers.onPing(opened.state));
-  }
-
-  pongReceived(): void {
-    const opened = this.#opened;
-    if (this.#closed || opened === undefined) return;
-    this.#guard(() => this.handlers.onPong(opened.state));
-  }
-
-  /** From the uWS close handler, whoever closed. */
+  /** From the uWS close handler, whoever closed: the socket is gone. */
   closed(code: number, reason: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
     this.live.delete(this);
-    deferOnClose(this.handlers, () => this.#opened, code, reason, this.log);
+    this.reportGone(code, reason);
+  }
+
+  drained(): void {
+    const pending = this.#pendingClose;
+    if (pending !== null && !this.isGone && this.ws.getBufferedAmount() === 0) this.ws.end(pending.code, pending.reason);
   }
 
   send(bytes: Uint8Array): void {
-    if (this.#closed) return;
+    if (this.closing) return;
     const status = this.ws.send(bytes, true);
     // closeOnBackpressureLimit acts only on a dropped send, and later in the event loop: close now,
-    // with a reason, on the send that crossed the limit. end() runs the close handler at once.
-    // After a plain success nothing is queued, so the native getBufferedAmount() call (one per ack)
-    // is only made when the send left bytes behind.
-    if (!this.#closed && (status === SEND_DROPPED || (status !== SEND_SUCCESS && this.ws.getBufferedAmount() > this.maxBackpressureBytes))) {
-      this.ws.end(SEND_QUEUE_FULL.code, SEND_QUEUE_FULL.reason);
+    // with a reason, on the send that crossed the limit. The peer is not reading, so a close frame
+    // queued behind the backlog would never reach it: drop the socket. After a plain success nothing
+    // is queued, so the native getBufferedAmount() call (one per ack) is only made when bytes stayed.
+    if (status === SEND_DROPPED || (status !== SEND_SUCCESS && this.ws.getBufferedAmount() > this.maxBackpressureBytes)) {
+      this.closeByTransport(CloseReasons.sendQueueFull);
     }
   }
 
   close(code: number, reason: string): void {
-    if (this.#closed) return;
-    this.ws.end(code, reason);
+    if (!this.markClosing()) return;
+    this.endWhenFlushed(code, reason);
+  }
+
+  protected closeByTransport(reason: ServerCloseReason): void {
+    if (!this.markClosing(reason)) return;
+    if (reason === CloseReasons.sendQueueFull) this.drop();
+    else this.endWhenFlushed(reason.code, reason.reason);
   }
 
   terminate(): void {
-    if (this.#closed) return;
-    this.ws.close();
+    this.markClosing();
+    this.drop();
   }
 
   ping(): void {
-    if (this.#closed) return;
+    if (this.closing) return;
     this.ws.ping();
   }
 
-  /** A throwing handler costs its own connection (1011), never the process. */
-  #guard(call: () => void): void {
-    try {
-      call();
-    } catch (err) {
-      this.#failed(err);
-    }
+  /** end() now when nothing is queued, else once uWS reports the queue drained (drained()). */
+  private endWhenFlushed(code: number, reason: string): void {
+    if (this.isGone) return;
+    if (this.ws.getBufferedAmount() === 0) this.ws.end(code, reason);
+    else this.#pendingClose = { code, reason };
   }
 
-  #failed(err: unknown): void {
-    this.log.error({ err }, 'connection handler threw; closing with 1011');
-    this.close(HANDLER_FAILED.code, HANDLER_FAILED.reason);
+  private drop(): void {
+    if (!this.isGone) this.ws.close();
   }
 }
 
@@ -362,18 +340,6 @@ function queryOf(req: UwsHttpRequest): string {
   return query ?? '';
 }
 
-/** Sec-WebSocket-Protocol is a comma list of tokens, offered in order of preference. */
-function parseProtocols(header: string): string[] {
-  return header
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-}
-
-function statusLine(status: number): string {
-  return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
-}
-
 function refuse(res: UwsHttpResponse, status: number, message: string): void {
   res.writeStatus(statusLine(status)).writeHeader('content-type', 'text/plain; charset=utf-8').end(message, true);
 }
@@ -382,7 +348,7 @@ function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpRespon
   // Required by uWS for any response not finished synchronously; ours always are, so nothing to cancel.
   res.onAborted(() => {});
   if (!accepting) {
-    write(res, 'GET', { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'server is shutting down' }, true);
+    write(res, 'GET', SHUTTING_DOWN, true);
     return;
   }
   const headers: Record<string, string> = Object.create(null);
@@ -399,9 +365,9 @@ function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpRespon
     response = handler(request);
   } catch (err) {
     log.error({ err, path: request.path }, 'http handler threw');
-    response = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'internal error' };
+    response = INTERNAL_ERROR;
   }
-  write(res, method, response ?? { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'not found' }, false);
+  write(res, method, response ?? NOT_FOUND, false);
 }
 
 function write(res: UwsHttpResponse, method: string, response: HttpResponse, closeConnection: boolean): void {
@@ -422,7 +388,7 @@ async function createSslApp(uws: UwsModule, tls: { readonly certFile: string; re
     return uws.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile });
   } catch (err) {
     // Only when a file changed since it was checked: uWS then throws 'App construction failed'.
-    throw new Error(`uWebSockets.js could not load the TLS certificate ${tls.certFile} or key ${tls.keyFile} (${String(err)})`, {
+    throw new PromstreamError(ErrorCode.TLS_FILE, `uWebSockets.js could not load the TLS certificate ${tls.certFile} or key ${tls.keyFile} (${String(err)})`, {
       cause: err,
     });
   }

@@ -2,11 +2,12 @@
  * The ws transport: Node's http server plus `ws` in noServer mode. Slower than uWS, but pure
  * JavaScript, so it runs wherever Node does; `--transport auto` falls back to it.
  *
- * Semantics shared with uws-transport.ts (the tests hold both to them):
- * - onClose fires exactly once per opened connection, always from a fresh microtask, never from
- *   inside another handler call or a Peer method.
- * - When the server closes (Peer.close, Peer.terminate, send queue full) onClose reports the
- *   server's code at once, as uWS does; the socket finishes its close handshake on its own.
+ * Semantics shared with uws-transport.ts (guarded-peer.ts; the tests hold both to them):
+ * - onClose fires exactly once per opened connection, once its socket is gone, always from a fresh
+ *   microtask, never from inside another handler call or a Peer method.
+ * - When the server closes (Peer.close) the close frame goes out behind what is queued and onClose
+ *   follows ws' 'close' event: the peer answered, or the socket was dropped (Peer.terminate, send
+ *   queue full, liveness' close grace).
  * - Nothing is delivered to the handlers after the server has closed a connection.
  * - A peer's ping is answered with a pong by ws itself (autoPong) before onPing runs.
  * - Slow or silent HTTP peers (slowloris) are dropped once httpHeadersTimeoutMs has passed without
@@ -17,13 +18,15 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from 'pino';
-import { deferOnClose } from './deferred-close.js';
+import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
+import { ErrorCode, PromstreamError } from '../errors.js';
+import { GuardedPeer } from './guarded-peer.js';
+import { INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, checkHeadersTimeout, parseProtocols, splitUrl } from './http-parts.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
   HttpHandler,
   HttpRequest,
-  Peer,
   RunningTransport,
   StartTransport,
   TransportOptions,
@@ -31,15 +34,9 @@ import type {
 } from './types.js';
 import { readTlsFiles } from './tls-files.js';
 
-/** Close code and reason when a peer's send queue passes maxBackpressureBytes (types.ts, Peer.send). */
-const SEND_QUEUE_FULL = { code: 1008, reason: 'send queue full' } as const;
-/** What a handler that threw gets: its state may be inconsistent, so the connection goes. */
-const HANDLER_FAILED = { code: 1011, reason: 'internal error' } as const;
-/** ws and uWS both report a connection that ended without a close frame as 1006. */
-const ABNORMAL_CLOSURE = 1006;
-
 export const startWsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
   const { handlers, log, maxBackpressureBytes } = options;
+  checkHeadersTimeout(options.httpHeadersTimeoutMs);
   const timeouts = serverTimeouts(options.httpHeadersTimeoutMs);
   // Read before anything listens, so that a bad file fails start-up with its name.
   const tls = options.tls === undefined ? undefined : await readTlsFiles(options.tls);
@@ -103,9 +100,12 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException): void => {
+      reject(new PromstreamError(ErrorCode.LISTEN_FAILED, `could not listen on ${options.host}:${options.port}: ${err.code ?? err.message}`, { cause: err }));
+    };
+    server.once('error', failed);
     server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -128,11 +128,15 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     async close() {
       stopAccepting();
       for (const peer of [...live]) peer.terminate();
-      // Sockets still in their close handshake (already reported to the handlers) go too.
       for (const ws of wss.clients) ws.terminate();
       server.closeAllConnections();
       wss.close();
       await serverClosed;
+      // ws emits each 'close' a little after its socket closed: wait for them, so that every onClose
+      // has run when close() resolves (bounded, in case a socket never reports).
+      const deadline = Date.now() + 2_000;
+      while (live.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      await Promise.resolve();
     },
   };
 };
@@ -149,9 +153,6 @@ function serverTimeouts(httpHeadersTimeoutMs: number): {
   readonly socketIdleMs: number;
   readonly tlsHandshakeMs: number;
 } {
-  if (!Number.isInteger(httpHeadersTimeoutMs) || httpHeadersTimeoutMs < 1) {
-    throw new RangeError(`httpHeadersTimeoutMs must be a positive integer (got ${httpHeadersTimeoutMs})`);
-  }
   return {
     http: {
       headersTimeout: httpHeadersTimeoutMs,
@@ -165,65 +166,66 @@ function serverTimeouts(httpHeadersTimeoutMs: number): {
   };
 }
 
-class WsPeer<S> implements Peer {
-  /** Present once onOpen returned; a box because S itself may be undefined. */
-  #opened: { readonly state: S } | undefined;
-  /** Set once the handlers have been (or are about to be) told of the close. */
-  #closed = false;
-
+class WsPeer<S> extends GuardedPeer<S> {
   constructor(
     private readonly ws: WebSocket,
-    private readonly handlers: ConnectionHandlers<S>,
+    handlers: ConnectionHandlers<S>,
     private readonly maxBackpressureBytes: number,
-    private readonly log: Logger,
+    log: Logger,
     private readonly live: Set<WsPeer<S>>,
-  ) {}
+  ) {
+    super(handlers, log);
+  }
 
   open(request: UpgradeRequest, protocol: string | null): void {
     const { ws } = this;
     ws.on('error', (err) => this.log.debug({ err }, 'websocket error'));
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      if (this.#closed) return;
-      this.#guard(() => this.handlers.onMessage(this.#stateOrThrow(), bytesOf(data), isBinary));
-    });
-    ws.on('pong', () => {
-      if (this.#closed) return;
-      this.#guard(() => this.handlers.onPong(this.#stateOrThrow()));
-    });
+    // Bound methods, one per connection: nothing is allocated per frame.
+    ws.on('message', (data: RawData, isBinary: boolean) => this.deliver(bytesOf(data), isBinary));
+    ws.on('pong', () => this.pongReceived());
     // ws has already queued the pong (autoPong) when it emits 'ping'.
-    ws.on('ping', () => {
-      if (this.#closed) return;
-      this.#guard(() => this.handlers.onPing(this.#stateOrThrow()));
-    });
+    ws.on('ping', () => this.pingReceived());
     // Passes the peer's code through: 1005 for a close frame without a code, 1006 for none at all.
-    ws.on('close', (code: number, reason: Buffer) => this.#report(code, reason.toString()));
-    try {
-      this.#opened = { state: this.handlers.onOpen(this, request, protocol) };
-    } catch (err) {
-      // No state, so no onClose: the handler never saw this connection open.
-      this.log.error({ err }, 'onOpen threw; dropping the connection');
-      this.#closed = true;
+    ws.on('close', (code: number, reason: Buffer) => {
       this.live.delete(this);
-      ws.terminate();
-    }
+      this.reportGone(code, reason.toString());
+    });
+    if (!this.openWith(request, protocol)) ws.terminate();
   }
 
   send(bytes: Uint8Array): void {
     // Past OPEN ws counts sends as buffered without writing them; that must not read as backpressure.
-    if (this.#closed || this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.closing || this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.send(bytes, { binary: true });
-    if (this.ws.bufferedAmount > this.maxBackpressureBytes) {
-      // The peer is not reading: a close frame queued behind the backlog would never reach it,
-      // so drop the socket now (uWS does the same) and report why.
-      this.#report(SEND_QUEUE_FULL.code, SEND_QUEUE_FULL.reason);
-      this.ws.terminate();
-    }
+    // The peer is not reading: a close frame queued behind the backlog would never reach it, so the
+    // socket is dropped now (uWS does the same).
+    if (this.ws.bufferedAmount > this.maxBackpressureBytes) this.closeByTransport(CloseReasons.sendQueueFull);
   }
 
   close(code: number, reason: string): void {
-    // Not OPEN: the peer started the close handshake; its 'close' event reports the peer's code.
-    if (this.#closed || this.ws.readyState !== WebSocket.OPEN) return;
-    this.#report(code, reason);
+    if (!this.markClosing()) return;
+    this.closeSocket(code, reason);
+  }
+
+  protected closeByTransport(reason: ServerCloseReason): void {
+    if (!this.markClosing(reason)) return;
+    if (reason === CloseReasons.sendQueueFull) this.ws.terminate();
+    else this.closeSocket(reason.code, reason.reason);
+  }
+
+  terminate(): void {
+    this.markClosing();
+    this.ws.terminate();
+  }
+
+  ping(): void {
+    if (this.closing || this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.ping();
+  }
+
+  private closeSocket(code: number, reason: string): void {
+    // Not OPEN: the peer started the close handshake; its 'close' event follows on its own.
+    if (this.ws.readyState !== WebSocket.OPEN) return;
     try {
       this.ws.close(code, reason);
     } catch (err) {
@@ -231,40 +233,6 @@ class WsPeer<S> implements Peer {
       // must not escape from a timer and take the process down.
       this.log.error({ err, code }, 'invalid close code or reason; terminating instead');
       this.ws.terminate();
-    }
-  }
-
-  terminate(): void {
-    if (this.#closed) return;
-    this.#report(ABNORMAL_CLOSURE, '');
-    this.ws.terminate();
-  }
-
-  ping(): void {
-    if (this.#closed || this.ws.readyState !== WebSocket.OPEN) return;
-    this.ws.ping();
-  }
-
-  #report(code: number, reason: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.live.delete(this);
-    deferOnClose(this.handlers, () => this.#opened, code, reason, this.log);
-  }
-
-  #stateOrThrow(): S {
-    // ws emits nothing before handleUpgrade's callback returns, so this is a bug guard only.
-    if (this.#opened === undefined) throw new Error('event before onOpen returned');
-    return this.#opened.state;
-  }
-
-  /** A throwing handler costs its own connection (1011), never the process. */
-  #guard(call: () => void): void {
-    try {
-      call();
-    } catch (err) {
-      this.log.error({ err }, 'connection handler threw; closing with 1011');
-      this.close(HANDLER_FAILED.code, HANDLER_FAILED.reason);
     }
   }
 }
@@ -293,19 +261,6 @@ function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** Sec-WebSocket-Protocol is a comma list; repeated headers arrive joined with ', '. */
-function parseProtocols(header: string): string[] {
-  return header
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-}
-
-function splitUrl(url: string): { path: string; query: string } {
-  const q = url.indexOf('?');
-  return q === -1 ? { path: url, query: '' } : { path: url.slice(0, q), query: url.slice(q + 1) };
-}
-
 /** A refused upgrade is a plain HTTP response on the raw socket, then the socket goes. */
 function refuseUpgrade(socket: Duplex, status: number, message: string): void {
   const body = Buffer.from(message);
@@ -322,7 +277,7 @@ function refuseUpgrade(socket: Duplex, status: number, message: string): void {
 function answerHttp(handler: HttpHandler, accepting: boolean, req: IncomingMessage, res: ServerResponse, log: Logger): void {
   res.on('error', (err) => log.debug({ err }, 'http response error'));
   if (!accepting) {
-    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end('server is shutting down');
+    res.writeHead(SHUTTING_DOWN.status, { ...SHUTTING_DOWN.headers, connection: 'close' }).end(SHUTTING_DOWN.body);
     return;
   }
   const { path, query } = splitUrl(req.url ?? '/');
@@ -337,11 +292,11 @@ function answerHttp(handler: HttpHandler, accepting: boolean, req: IncomingMessa
     response = handler(request);
   } catch (err) {
     log.error({ err, path }, 'http handler threw');
-    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error');
+    res.writeHead(INTERNAL_ERROR.status, INTERNAL_ERROR.headers).end(INTERNAL_ERROR.body);
     return;
   }
   if (response === null) {
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found');
+    res.writeHead(NOT_FOUND.status, NOT_FOUND.headers).end(NOT_FOUND.body);
     return;
   }
   try {
@@ -349,7 +304,7 @@ function answerHttp(handler: HttpHandler, accepting: boolean, req: IncomingMessa
   } catch (err) {
     // Node rejects header values with CR/LF and the like.
     log.error({ err, path }, 'http handler returned invalid headers');
-    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('internal error');
+    res.writeHead(INTERNAL_ERROR.status, INTERNAL_ERROR.headers).end(INTERNAL_ERROR.body);
     return;
   }
   res.end(response.body);

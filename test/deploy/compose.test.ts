@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { parseDuration } from '../../server/cli-options.js';
-import { DEFAULTS } from '../../server/options.js';
+import { parseDuration } from '../../server/setup/option-text.js';
+import { DEFAULTS } from '../../server/setup/options.js';
 import { REPO_ROOT } from '../support/spawn-cli.js';
 import { describeRun, describeWithDockerCompose, run } from './deploy-tools.js';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { DEFAULTS } from '../../server/options.js';
+import { DEFAULTS } from '../../server/setup/options.js';
 import { describeRequiring } from '../support/prometheus.js';
 import { REPO_ROOT } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
@@ -245,7 +245,7 @@ describeWithTini('the Dockerfile replayed in a clean directory: build, then run 
     const app = image.workdir;
     for (const present of ['ws', 'prom-client', 'msgpackr', 'pino', 'uWebSockets.js']) expect(existsSync(path.join(app, 'node_modules', present)), present).toBe(true);
     for (const absent of ['typescript', 'vitest', 'esbuild', 'eslint', 'playwright-core']) expect(existsSync(path.join(app, 'node_modules', absent)), absent).toBe(false);
-    expect(existsSync(path.join(app, 'dist/server/cli.js'))).toBe(true);
+    expect(existsSync(path.join(app, 'dist/server/setup/cli.js'))).toBe(true);
     expect(statSync(path.join(app, 'bin/promstream.js')).mode & 0o111).not.toBe(0);
     expect(statSync(path.join(image.roots.at(-1)!, 'usr/local/bin/promstream')).isFile()).toBe(true);
   });

@@ -9,9 +9,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { SESSION_QUERY_PARAM } from '../../protocol/index.js';
-import { SERVE_OPTIONS, convert, envName, parseBytes, parseDuration } from '../../server/cli-options.js';
+import { SERVE_OPTIONS, envName } from '../../server/setup/option-table.js';
+import { parseBytes, parseDuration, readOptionText as convert } from '../../server/setup/option-text.js';
 import { loadWhitelist } from '../../server/config/load-whitelist.js';
-import { DEFAULTS } from '../../server/options.js';
+import { DEFAULTS } from '../../server/setup/options.js';
 import { REPO_ROOT } from '../support/spawn-cli.js';
 import { parseDockerfile } from './dockerfile.js';
 

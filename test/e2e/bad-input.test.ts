@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createClient, type PromstreamClient } from '../../client/node.js';
-import { CloseReasons, encode, encodeDelta, encodeHello, type CloseReason, type Welcome } from '../../protocol/index.js';
+import { CloseReasons, encode, encodeDelta, encodeHello, type ServerCloseReason, type Welcome } from '../../protocol/index.js';
 import type { RunningServer } from '../../server/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { TRANSPORTS, rawClient, startTestServer, type RawClient } from '../support/server-harness.js';
@@ -35,7 +35,7 @@ describe.each(TRANSPORTS)('bad input over %s: a close code for the offender, not
     return m;
   }
 
-  async function expectClosedWith(c: RawClient, reason: CloseReason): Promise<void> {
+  async function expectClosedWith(c: RawClient, reason: ServerCloseReason): Promise<void> {
     const closed = await c.closed;
     expect(closed).toEqual({ code: reason.code, reason: reason.reason });
     const m = await honestUndisturbed();

@@ -143,7 +143,9 @@ describe.each(TRANSPORTS)('limits over %s: each breach gets its close code and c
     const d = await raw(s);
     expect((await d.hello({ app: 'student' })).resumed).toBe(false);
     const m = await scrape(s.metricsPort);
-    expect(valueOf(m, 'promstream_sessions_expired_total')).toBe(1);
+    // Evicted, not expired: its TTL had not passed (review defect 5).
+    expect(valueOf(m, 'promstream_sessions_evicted_total')).toBe(1);
+    expect(valueOf(m, 'promstream_sessions_expired_total')).toBe(0);
     const late = await raw(s);
     late.send(encodeHello({ app: 'student' }, { sessionId: wa.sessionId, token: wa.token, epoch: wa.epoch }));
     expect((await late.closed).code).toBe(4001);

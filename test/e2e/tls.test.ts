@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
-import { MessageType, SERVER_FRAME_GUARD, SUBPROTOCOL, decodeUntrusted, encodeDelta, encodeHello, parseServerMessage } from '../../protocol/index.js';
+import { ServerMessageType,  SUBPROTOCOL, decodeServerFrame, encodeDelta, encodeHello, parseServerMessage } from '../../protocol/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { TRANSPORTS, startTestServer } from '../support/server-harness.js';
 
@@ -37,15 +37,15 @@ describe.each(TRANSPORTS)('wss:// without a proxy over %s', (transport) => {
       const messages: ReturnType<typeof parseServerMessage>[] = [];
       const acked = new Promise<void>((resolve) => {
         ws.on('message', (data: Buffer) => {
-          const msg = parseServerMessage(decodeUntrusted(data, SERVER_FRAME_GUARD));
+          const msg = parseServerMessage(decodeServerFrame(data));
           messages.push(msg);
-          if (msg.type === MessageType.WELCOME) ws.send(encodeDelta(1, msg.catalog.version, [[0, 2, 9]], new Map()));
+          if (msg.type === ServerMessageType.WELCOME) ws.send(encodeDelta(1, msg.catalog.version, [[0, 2, 9]], new Map()));
           else resolve();
         });
       });
       ws.on('open', () => ws.send(encodeHello({ app: 'student' }, null)));
       await acked;
-      expect(messages.map((m) => m.type)).toEqual([MessageType.WELCOME, MessageType.ACK]);
+      expect(messages.map((m) => m.type)).toEqual([ServerMessageType.WELCOME, ServerMessageType.ACK]);
       const m = await scrape(server.metricsPort);
       expect(valueOf(m, 'usage_total{feature="c"}')).toBe(9);
       expect(valueOf(m, 'connected_clients{app="student"}')).toBe(1);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { maskedFrame, rawUpgrade } from '../../bench/raw-websocket.js';
+import { maskedFrame, rawUpgrade } from '../../bench/generators/raw-websocket.js';
 import { encodeHello } from '../../protocol/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { killAllClis, startServe } from '../support/spawn-cli.js';

@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { createClient, type PromstreamClient } from '../../client/node.js';
+import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { startTestServer } from '../support/server-harness.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -37,10 +37,16 @@ describe('soak: clients connecting, streaming, vanishing and resuming at random'
     for (let i = 0; i < 4; i++) proxies.push(await startTcpProxy({ host: '127.0.0.1', port: server.port }));
     let sent = 0;
     let opened = 0;
+    /** Sessions each client was welcomed into as new: one, unless a resume was refused. */
+    const freshSessions: number[] = [];
     const open = (): PromstreamClient => {
       const proxy = proxies[Math.floor(random() * proxies.length)]!;
-      opened++;
-      return createClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, labels: { app: random() < 0.5 ? 'student' : 'teacher' }, flushInterval: 100, backoff: { baseMs: 50, capMs: 500 } });
+      const me = opened++;
+      freshSessions[me] = 0;
+      const onStatus = (st: ClientStatus): void => {
+        if (st.type === 'connected' && !st.resumed) freshSessions[me]!++;
+      };
+      return createClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, labels: { app: random() < 0.5 ? 'student' : 'teacher' }, flushInterval: 100, backoff: { baseMs: 50, capMs: 500 }, onStatus });
     };
 
     // Warm-up round, then the baseline: the server and the code paths exist, no client is left.
@@ -114,7 +120,15 @@ describe('soak: clients connecting, streaming, vanishing and resuming at random'
     expect(valueOf(m, 'usage_total{feature="a"}') + valueOf(m, 'usage_total{feature="b"}')).toBe(sent);
     expect(valueOf(m, 'connected_clients{app="student"}') + valueOf(m, 'connected_clients{app="teacher"}')).toBe(0);
     expect(valueOf(m, 'presenting')).toBe(0);
-    expect(valueOf(m, 'promstream_sessions_opened_total')).toBe(opened);
+    // Every reconnect resumed: each client was welcomed into one session only, and no resume was refused.
+    expect(freshSessions.filter((n) => n !== 1)).toEqual([]);
+    expect(valueOf(m, 'promstream_protocol_errors_total{reason="session_not_resumable"}')).toBe(0);
+    // A cut between a first hello and its welcome leaves a session the client never heard of: it holds
+    // nothing (no delta can reach it) and expires after the TTL. So the server opened at least one
+    // session per client, and the rest expired.
+    const serverOpened = valueOf(m, 'promstream_sessions_opened_total');
+    expect(serverOpened).toBeGreaterThanOrEqual(opened);
+    expect(serverOpened - opened).toBeLessThanOrEqual(valueOf(m, 'promstream_sessions_expired_total'));
 
     for (const p of proxies) await p.close();
     const afterBytes = await settledHeapBytes();

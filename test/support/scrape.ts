@@ -1,4 +1,4 @@
-import { parseExposition } from '../../bench/metrics-probe.js';
+import { parseExposition } from '../../bench/report/metrics-probe.js';
 
 export { parseExposition };
 

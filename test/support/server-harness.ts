@@ -1,8 +1,8 @@
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from '../../server/index.js';
-import type { ServerOptions } from '../../server/options.js';
+import type { ServerOptions } from '../../server/setup/options.js';
 import type { Whitelist } from '../../server/config/types.js';
-import { SUBPROTOCOL, decodeUntrusted, encodeHello, type Welcome, parseServerMessage, SERVER_FRAME_GUARD } from '../../protocol/index.js';
+import { SUBPROTOCOL, decodeServerFrame, encodeHello, type Welcome, parseServerMessage } from '../../protocol/index.js';
 
 export const TRANSPORTS = ['uws', 'ws'] as const;
 
@@ -40,7 +40,7 @@ export async function rawClient(port: number, { protocols = [SUBPROTOCOL] as str
   const messages: ReturnType<typeof parseServerMessage>[] = [];
   const waiters = new Set<() => void>();
   ws.on('message', (data: Buffer) => {
-    messages.push(parseServerMessage(decodeUntrusted(data, SERVER_FRAME_GUARD)));
+    messages.push(parseServerMessage(decodeServerFrame(data)));
     for (const w of waiters) w();
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));

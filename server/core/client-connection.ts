@@ -1,0 +1,31 @@
+import type { Peer } from '../transport/types.js';
+import type { Session } from './session-table.js';
+import type { TokenBucket } from './token-bucket.js';
+
+/**
+ * Where a connection is in the protocol: waiting for its hello, active (welcomed), closing (the
+ * server sent its close and waits for the socket to go), closed (the socket is gone).
+ */
+export type ConnectionPhase = 'hello' | 'active' | 'closing' | 'closed';
+
+/** Per-connection state, from the upgrade until the socket is gone. */
+export class ClientConnection {
+  phase: ConnectionPhase = 'hello';
+  session: Session<ClientConnection> | null = null;
+  lastSeenMs: number;
+  pingSentAtMs = 0;
+  closingSinceMs = 0;
+
+  constructor(
+    readonly peer: Peer,
+    readonly openedAtMs: number,
+    /** The session id the URL names (for proxies), checked against the hello. */
+    readonly urlSessionId: string | null,
+    /** The client's address (from X-Forwarded-For with --trust-proxy), for the per-address limit. */
+    readonly address: string,
+    /** Frames and pings per second. */
+    readonly frameBudget: TokenBucket,
+  ) {
+    this.lastSeenMs = openedAtMs;
+  }
+}

@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { metricsTooBigForAFrame } from '../config/frame-fit.js';
+import { ConfigError, type Whitelist } from '../config/types.js';
+import { ServerCatalog } from '../core/catalog.js';
+import { ConnectionHandler } from '../core/connection-handler.js';
+import { LiveWhitelist } from '../core/live-whitelist.js';
+import { CLOSE_GRACE_MS, sweepIntervalMs } from '../core/liveness.js';
+import { ErrorCode, PromstreamError } from '../errors.js';
+import { DemoStatsRoute } from '../http/demo-stats-route.js';
+import { publicRoutes } from '../http/public-routes.js';
+import { startMetricsServer } from '../scrape/metrics-server.js';
+import { SelfMetrics } from '../scrape/self-metrics.js';
+import { selectTransport } from '../transport/select-transport.js';
+import type { TransportName } from '../transport/types.js';
+import { resolveOptions, type ServerOptions } from './options.js';
+import { VERSION } from '../package-root.js';
+
+export { VERSION };
+
+export interface RunningServer {
+  /** Port of the public side (WebSocket at /ws). */
+  readonly port: number;
+  /** Port of the private side (/metrics). */
+  readonly metricsPort: number;
+  readonly transport: TransportName;
+  /** Changes with every process: a client seeing another epoch knows the server restarted. */
+  readonly epoch: string;
+  /** Connections whose socket is open right now, those being closed included. */
+  readonly connections: number;
+  /**
+   * Graceful: unready, stop accepting, close clients with 1012 spread over windowMs, wait for their
+   * sockets to go (at most CLOSE_GRACE_MS more), then close.
+   */
+  drain(windowMs?: number): Promise<void>;
+  /** Immediate: drops every connection and releases both ports. */
+  close(): Promise<void>;
+  /**
+   * Applies a new whitelist without dropping sessions: totals of series that stay are kept, every
+   * client is reconnected (4006, spread over the drain window) to get the new catalogue. One at a time:
+   * rejects with PROMSTREAM_RELOAD_IN_PROGRESS while another reload runs, PROMSTREAM_SERVER_STOPPING once
+   * drain() or close() began, and PROMSTREAM_SESSION_LABELS_CHANGED (keeping the old whitelist) when the
+   * session labels changed, which needs a restart.
+   */
+  reload(whitelist: Whitelist): Promise<{ readonly catalogVersion: number; readonly changed: boolean }>;
+}
+
+/** Starts the aggregator: public side (WebSocket + HTTP) first, then the private /metrics side. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const o = resolveOptions(options);
+  const tooBig = metricsTooBigForAFrame(o.whitelist, o.maxFrameBytes);
+  if (tooBig.length > 0) throw new ConfigError(tooBig);
+  const log = o.logger;
+  const epoch = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const whitelist = new LiveWhitelist(o.whitelist, o.maxSampleValue);
+  const metrics = new SelfMetrics(whitelist.current.catalog.sessionLabels, VERSION);
+  const t0 = performance.now();
+  const nowMs = (): number => performance.now() - t0;
+  const handler = new ConnectionHandler({ whitelist, metrics, options: o, epoch, log, nowMs });
+
+  const demoStats = o.demoStats ? new DemoStatsRoute({ connectedClients: metrics.connectedClients, renderSeries: () => whitelist.current.exposition.render() }) : null;
+  const { name, start } = await selectTransport(o.transport, log);
+  const transport = await start({
+    host: o.host, port: o.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
+    handlers: handler, http: publicRoutes(log, demoStats, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs,
+    ...(o.tls === undefined ? {} : { tls: o.tls }),
+  }).catch((err: unknown) => {
+    demoStats?.stop();
+    throw err;
+  });
+  let ready = true;
+  let metricsSide: Awaited<ReturnType<typeof startMetricsServer>>;
+  try {
+    metricsSide = await startMetricsServer(o.metricsHost, o.metricsPort, {
+      ready: () => ready,
+      render: async () => ({
+        contentType: metrics.registry.contentType,
+        // rendered in slices that yield to ingest between them, so a big scrape does not stall clients
+        body: await whitelist.current.exposition.renderBytesInSlices(await metrics.registry.metrics()),
+      }),
+    }, log);
+  } catch (err) {
+    demoStats?.stop();
+    await transport.close();
+    throw err;
+  }
+
+  const sweeper = setInterval(() => handler.sweep(), sweepIntervalMs(o));
+  sweeper.unref();
+
+  const catalog = whitelist.current.catalog;
+  log.info({
+    transport: name, port: transport.port, metricsPort: metricsSide.port, epoch, metrics: catalog.entries.length,
+    series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
+  }, 'promstream listening');
+
+  let stopping = false;
+  let reloading = false;
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    stopping = true;
+    closed ??= (async () => {
+      ready = false;
+      clearInterval(sweeper);
+      demoStats?.stop();
+      transport.stopAccepting();
+      await transport.close();
+      await new Promise<void>((resolve) => {
+        metricsSide.server.close(() => resolve());
+        metricsSide.server.closeAllConnections();
+      });
+    })();
+    return closed;
+  };
+
+  return {
+    port: transport.port,
+    metricsPort: metricsSide.port,
+    transport: name,
+    epoch,
+    get connections() {
+      return handler.live.size;
+    },
+    async drain(windowMs = o.drainWindowMs) {
+      stopping = true;
+      ready = false;
+      transport.stopAccepting();
+      log.info({ clients: handler.live.size, windowMs }, 'draining: closing clients with 1012');
+      await handler.drain(windowMs);
+      // Every client has its 1012; wait for the sockets to go (the peer's answer to the close frame),
+      // so that a slow reader gets its 1012 rather than a reset when the transport closes.
+      const deadline = performance.now() + CLOSE_GRACE_MS;
+      while (handler.live.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await close();
+    },
+    close,
+    async reload(next) {
+      if (stopping) throw new PromstreamError(ErrorCode.SERVER_STOPPING, 'the server is shutting down; not reloading');
+      if (reloading) throw new PromstreamError(ErrorCode.RELOAD_IN_PROGRESS, 'a reload is still reconnecting its clients; try again when it is done');
+      const tooBigNow = metricsTooBigForAFrame(next, o.maxFrameBytes);
+      if (tooBigNow.length > 0) throw new ConfigError(tooBigNow);
+      const current = whitelist.current.catalog;
+      const nextCatalog = new ServerCatalog(next);
+      if (JSON.stringify(nextCatalog.sessionLabels) !== JSON.stringify(current.sessionLabels)) {
+        throw new PromstreamError(ErrorCode.SESSION_LABELS_CHANGED, 'sessionLabels changed: connected_clients would change its labels; restart to apply');
+      }
+      if (nextCatalog.wire.version === current.wire.version) return { catalogVersion: current.wire.version, changed: false };
+      reloading = true;
+      try {
+        log.info({ catalogVersion: nextCatalog.wire.version, metrics: nextCatalog.entries.length, clients: handler.live.size }, 'whitelist reloaded; reconnecting clients for the new catalogue');
+        const seriesKept = await handler.replaceCatalog(nextCatalog, o.drainWindowMs);
+        log.info({ catalogVersion: nextCatalog.wire.version, seriesKept }, 'every client reconnected for the new catalogue');
+      } finally {
+        reloading = false;
+      }
+      return { catalogVersion: nextCatalog.wire.version, changed: true };
+    },
+  };
+}
