@@ -1,0 +1,222 @@
+/**
+ * Finds a native uWebSockets.js and loads its binary directly, never through the package's own
+ * JavaScript entry point. Those entry points differ by publisher and misbehave for us when no binary
+ * fits: @trufflesuite/uws-js-unofficial prints a warning with a stack trace on stderr and returns a
+ * slow ws-based imitation; the authors' build and @btc-vision/uwebsockets.js throw a multi-line error.
+ * Loading `uws_<platform>_<arch>_<abi>.node` ourselves gives the same native module (their entry
+ * points only require() that file, plus JavaScript helpers promstream does not use) and, when
+ * nothing loads, one short reason per candidate for a single log line. This module prints nothing.
+ *
+ * Candidates, first match wins:
+ *  1. `uWebSockets.js` as the user's project resolves it (from process.cwd()), when that is another
+ *     package directory than promstream's own: e.g. the authors' GitHub build installed by the user.
+ *  2. promstream's `uWebSockets.js` (the npm alias of @trufflesuite/uws-js-unofficial, binaries in
+ *     binaries/).
+ *  3. `@btc-vision/uwebsockets.js` (a re-publication of the authors' build, binaries in its root),
+ *     from promstream's own dependencies or else from the project's.
+ */
+import { createRequire } from 'node:module';
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type NativeUwsModule = typeof import('uWebSockets.js');
+
+/** Where to look for one package. */
+export interface UwsCandidate {
+  /** How the candidate is named in a failure: which package, found from where. */
+  readonly label: string;
+  /** A bare package name, looked up the way require() looks it up from each directory in `from`. */
+  readonly specifier: string;
+  /** Directories to resolve from, in order; the first one that finds the package is used. */
+  readonly from: readonly string[];
+}
+
+export interface UwsCandidateFailure {
+  readonly candidate: string;
+  /** One line, no stack trace. */
+  readonly reason: string;
+}
+
+export type UwsLoaderResult =
+  | {
+      readonly ok: true;
+      readonly module: NativeUwsModule;
+      /** The name in the package's package.json (an alias shows its real name). */
+      readonly packageName: string;
+      readonly version: string;
+      readonly binaryPath: string;
+      /** Candidates tried before this one, with why they did not load. */
+      readonly passedOver: readonly UwsCandidateFailure[];
+    }
+  | { readonly ok: false; readonly failures: readonly UwsCandidateFailure[] };
+
+export interface UwsLoaderOptions {
+  /** Where the user's project is; process.cwd() by default. */
+  readonly cwd?: string;
+  /** Replaces the default candidates (see defaultUwsCandidates). */
+  readonly candidates?: readonly UwsCandidate[];
+}
+
+const ownRequire = createRequire(import.meta.url);
+/** Where promstream's own dependencies are resolved from: this file's directory. */
+const OWN_DIR = new URL('.', import.meta.url);
+
+/** Subdirectories of a package that hold binaries: the root (authors, @btc-vision), binaries/ (@trufflesuite). */
+const BINARY_DIRS = ['', 'binaries'] as const;
+
+const MAX_REASON_CHARS = 240;
+
+/** The file every uWebSockets.js publisher names its binary by. */
+export function uwsBinaryName(
+  platform: string = process.platform,
+  arch: string = process.arch,
+  abi: string = process.versions.modules,
+): string {
+  return `uws_${platform}_${arch}_${abi}.node`;
+}
+
+export function defaultUwsCandidates(cwd: string = process.cwd()): UwsCandidate[] {
+  const ownDir = realpathSync(OWN_DIR);
+  return [
+    { label: `uWebSockets.js of the project (${cwd})`, specifier: 'uWebSockets.js', from: [cwd] },
+    { label: "promstream's uWebSockets.js", specifier: 'uWebSockets.js', from: [ownDir] },
+    { label: '@btc-vision/uwebsockets.js', specifier: '@btc-vision/uwebsockets.js', from: [ownDir, cwd] },
+  ];
+}
+
+/** Tries each candidate in order; stops at the first binary that loads and looks like uWS. */
+export function loadNativeUws(options: UwsLoaderOptions = {}): UwsLoaderResult {
+  const candidates = options.candidates ?? defaultUwsCandidates(options.cwd);
+  const dirs = candidates.map(findPackageDir);
+  const failures: UwsCandidateFailure[] = [];
+  for (const [index, candidate] of candidates.entries()) {
+    const packageDir = dirs[index];
+    if (packageDir === undefined) {
+      failures.push({ candidate: candidate.label, reason: 'not installed' });
+      continue;
+    }
+    // A package found by a later candidate too is tried once, as that one: the project usually
+    // resolves uWebSockets.js to promstream's own, which is then no package of the project's.
+    if (dirs.indexOf(packageDir, index + 1) !== -1) continue;
+    const attempt = tryPackage(packageDir);
+    if ('reason' in attempt) {
+      failures.push({ candidate: candidate.label, reason: oneLine(attempt.reason) });
+      continue;
+    }
+    return { ok: true, ...attempt, passedOver: failures };
+  }
+  return { ok: false, failures };
+}
+
+/** `label: reason; label: reason`, for one log line. */
+export function formatUwsFailures(failures: readonly UwsCandidateFailure[]): string {
+  return failures.map((f) => `${f.candidate}: ${f.reason}`).join('; ');
+}
+
+type Attempt = { module: NativeUwsModule; packageName: string; version: string; binaryPath: string } | { reason: string };
+
+function tryPackage(packageDir: string): Attempt {
+  let packageName: string;
+  let version: string;
+  try {
+    const manifest: unknown = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
+    const fields = typeof manifest === 'object' && manifest !== null ? (manifest as Record<string, unknown>) : {};
+    packageName = typeof fields.name === 'string' ? fields.name : '(unnamed)';
+    version = typeof fields.version === 'string' ? fields.version : '(no version)';
+  } catch (err) {
+    return { reason: `${packageDir}/package.json is unreadable (${errorText(err)})` };
+  }
+  const id = `${packageName}@${version}`;
+  const fileName = uwsBinaryName();
+  const binaryPath = BINARY_DIRS.map((dir) => join(packageDir, dir, fileName)).find(isFile);
+  if (binaryPath === undefined) {
+    return { reason: `${id} has no ${fileName} (${binariesFor(packageDir)})` };
+  }
+  let loaded: unknown;
+  try {
+    loaded = ownRequire(binaryPath);
+  } catch (err) {
+    return { reason: `${id}: ${fileName} does not load: ${dlopenReason(errorText(err), binaryPath)}` };
+  }
+  if (!looksLikeUws(loaded)) return { reason: `${id}: ${fileName} loaded but exports no uWS App()` };
+  return { module: loaded, packageName, version, binaryPath };
+}
+
+/** The package directory, symlinks resolved, or undefined when no directory in `from` finds it. */
+function findPackageDir(candidate: UwsCandidate): string | undefined {
+  for (const from of candidate.from) {
+    // The node_modules directories require() would search from there. Resolving the package itself
+    // would run into its "exports" (which need not export package.json) and prove nothing more.
+    const searched = createRequire(join(from, 'noop.js')).resolve.paths(candidate.specifier) ?? [];
+    for (const modules of searched) {
+      const dir = join(modules, candidate.specifier);
+      if (isFile(join(dir, 'package.json'))) return realpathSync(dir);
+    }
+  }
+  return undefined;
+}
+
+/** What the package has for this platform and arch, to say why nothing fits. */
+function binariesFor(packageDir: string): string {
+  const prefix = `uws_${process.platform}_${process.arch}_`;
+  const abis = new Set<string>();
+  for (const dir of BINARY_DIRS) {
+    let names: string[];
+    try {
+      names = readdirSync(join(packageDir, dir));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (name.startsWith(prefix) && name.endsWith('.node')) abis.add(name.slice(prefix.length, -'.node'.length));
+    }
+  }
+  const here = `this Node.js is ABI ${process.versions.modules}`;
+  if (abis.size === 0) return `no ${process.platform}-${process.arch} binaries at all; ${here}`;
+  const sorted = [...abis].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+  return `${process.platform}-${process.arch} ABIs ${sorted.join(', ')}; ${here}`;
+}
+
+/**
+ * A dlopen message without the binary's path, which it starts with and may repeat
+ * (`(required by /…/x.node)`); a missing glibc symbol version becomes `GLIBC_2.38 not found` with the
+ * glibc this process runs on. Exported for its test.
+ */
+export function dlopenReason(message: string, binaryPath: string, glibcVersion: () => string | undefined = glibcRuntime): string {
+  const missing = /`(GLIBC_[0-9.]+)' not found/.exec(message);
+  if (missing !== null) {
+    const glibc = glibcVersion();
+    return `${missing[1]} not found${glibc === undefined ? '' : ` (this system has glibc ${glibc})`}`;
+  }
+  return message.split(`${binaryPath}: `).join('').split(` (required by ${binaryPath})`).join('');
+}
+
+function glibcRuntime(): string | undefined {
+  try {
+    const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: unknown } }).header;
+    return typeof header?.glibcVersionRuntime === 'string' ? header.glibcVersionRuntime : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function looksLikeUws(loaded: unknown): loaded is NativeUwsModule {
+  return typeof loaded === 'object' && loaded !== null && 'App' in loaded && typeof loaded.App === 'function';
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function oneLine(text: string): string {
+  const flat = text.replace(/\s*\n\s*/g, ' ').trim();
+  return flat.length <= MAX_REASON_CHARS ? flat : `${flat.slice(0, MAX_REASON_CHARS - 1)}…`;
+}
