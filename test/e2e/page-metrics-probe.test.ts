@@ -21,7 +21,6 @@ import { REPO_ROOT, killAllClis, startServe, type ServingCli } from '../support/
 import { waitFor } from '../support/wait-for.js';
 
 type Vital = keyof typeof WEB_VITALS;
-type Field = (typeof NAVIGATION_TIMING_FIELDS)[number];
 
 /**
  * The Web Vitals each engine reports for one page view (a trusted click, then hidden). Gecko has no
@@ -102,9 +101,18 @@ for (const engine of ENGINES) {
       if (supported.includes('first-input')) {
         await waitFor(() => tab.evaluate(() => performance.getEntriesByType('first-input').length > 0), { what: 'the first-input entry of the click' });
       }
-      // web-vitals takes event entries in an idle callback; a page hidden before that loses its INP (it
-      // reports the still-empty metric, then the late value unforced). A user hides a tab later than this.
-      await tab.evaluate(() => new Promise<null>((resolve) => (typeof requestIdleCallback === 'function' ? requestIdleCallback(() => resolve(null), { timeout: 500 }) : resolve(null))));
+      // web-vitals takes event entries in an idle callback capped at 1 s; a page hidden before that ran
+      // loses its INP (web-vitals reports the still-empty metric, then the late value unforced). Headless
+      // Chromium grants no idle period, so wait for a callback of the same kind registered after it.
+      await tab.evaluate(() => {
+        const w = window as unknown as { idleSeen?: boolean };
+        if (typeof requestIdleCallback === 'function') requestIdleCallback(() => (w.idleSeen = true), { timeout: 1000 });
+        else w.idleSeen = true;
+        return null;
+      });
+      const idleAfter = Date.now();
+      await waitFor(() => tab.evaluate(() => (window as unknown as { idleSeen?: boolean }).idleSeen === true), { what: 'an idle callback after the click', intervalMs: 50 });
+      console.info(`${engine.name}: the idle callback after the click ran after ${Date.now() - idleAfter} ms`);
       await hide(tab);
       // The client's rule today: navigationStart always, any other field only when > 0.
       const fields = NAVIGATION_TIMING_FIELDS.filter((f) => f === 'navigationStart' || (raw[f] as number) > 0);
@@ -179,7 +187,8 @@ firefox.describe('Firefox navigation timing by kind of navigation', () => {
     console.info(`firefox fetchStart by navigation: ${JSON.stringify(rows)}`);
     const [first, driven, clicked, again] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]];
     expect(first.fetchStart).toBeLessThan(0);
-    expect(again.fetchStart).toBeLessThan(0);
+    // -1 to -3 ms or 0 here (Firefox clamps timestamps to whole milliseconds): never after the origin
+    expect(again.fetchStart).toBeLessThanOrEqual(0);
     // the second new tab reuses the kept-alive connection: no DNS or connect of its own, all = fetchStart
     expect(again.connectStart).toBe(again.fetchStart);
     expect(again.domainLookupStart).toBe(again.fetchStart);
