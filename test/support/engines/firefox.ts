@@ -4,7 +4,8 @@
  *
  * Firefox has no DevTools protocol event for the bfcache: whether a history navigation was served from it
  * is told by the page's own `pageshow` event (see pageshowVerdict). Firefox says why it did not cache a
- * page in its `BFCache` log module: launch with `env: { MOZ_LOG: 'BFCache:5' }` and an `output` listener.
+ * page in its `PageCache` and `SHIPBFCache` log modules: launch with
+ * `env: { MOZ_LOG: 'SHIPBFCache:5,PageCache:5' }` and an `output` listener.
  */
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { describeRequiringBinaries, pageshowLogId, pageshowVerdict, type Engine, type EngineBrowser, type EngineTab, type HistoryNavigation } from './engine.js';
