@@ -6,6 +6,7 @@ import { renderSnippet } from './browser-snippet.js';
 import { loadWhitelist } from './config/load-whitelist.js';
 import { ConfigError, formatProblem } from './config/types.js';
 import { SERVE_OPTIONS, convert, envName, serveHelp, type ParsedValue } from './cli-options.js';
+import { healthCommand } from './health-check.js';
 import { DEFAULTS, type ServerOptions, type TransportChoice } from './options.js';
 import { PACKAGE_ROOT, VERSION } from './package-root.js';
 import { startServer } from './start-server.js';
@@ -21,6 +22,7 @@ Usage:
   promstream serve [options]           run the aggregator (promstream serve --help lists the options)
   promstream check-config PATH...      validate whitelist files or directories; exit 1 listing every problem
   promstream snippet [--url URL]       print the HTML snippet for pages (versioned script URL + integrity)
+  promstream health [--ready]          ask a running aggregator's /healthz (/readyz); exit 0 healthy, 1 not
   promstream --version                 print the version
   promstream --help                    show this help
 `;
@@ -123,6 +125,11 @@ function snippet(args: readonly string[]): number {
     throw new UsageError(`snippet: ${(err as Error).message}`);
   }
   return 0;
+}
+
+/** `promstream health`: the container health check (server/health-check.ts). */
+function health(args: readonly string[]): Promise<number> {
+  return healthCommand(args, process.env, process.stdout, process.stderr);
 }
 
 async function serve(args: readonly string[]): Promise<number> {
@@ -233,6 +240,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await checkConfig(rest);
       case 'snippet':
         return snippet(rest);
+      case 'health':
+        return await health(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
