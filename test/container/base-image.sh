@@ -154,7 +154,7 @@ cached_pack() {
 }
 
 # Bumped whenever the recipe below changes: an image with another recipe label is built again.
-NODE_RECIPE=2
+NODE_RECIPE=3
 
 node_image() {
   local node_tgz npm_tgz ctx label
@@ -173,12 +173,21 @@ node_image() {
   tar -xzf "$node_tgz" -C "$ctx/node" --strip-components=1 package/bin package/include package/share
   tar -xzf "$npm_tgz" -C "$ctx/npm" --strip-components=1
   cp "$CA_BUNDLE" "$ctx/test-proxy-ca.crt"
+  # As in Debian's own container images: apt keeps no downloaded .deb files nor its binary caches, so
+  # that an image's `apt-get install ... && rm -rf /var/lib/apt/lists/*` leaves nothing else behind.
+  cat >"$ctx/apt-no-cache" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
   # Like the official image: node and npm in /usr/local, user node 1000:1000, CMD node. The version
   # check leaves npm's compile cache in /tmp: removed in the same step.
   cat >"$ctx/Containerfile" <<CONTAINERFILE
 FROM $DEBIAN_TAG
 COPY node/ /usr/local/
 COPY npm/ /usr/local/lib/node_modules/npm/
+COPY apt-no-cache /etc/apt/apt.conf.d/docker-clean
 COPY test-proxy-ca.crt /usr/local/share/promstream-test/ca.crt
 ENV NODE_EXTRA_CA_CERTS=/usr/local/share/promstream-test/ca.crt
 RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\
