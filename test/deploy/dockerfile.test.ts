@@ -5,6 +5,7 @@
  * RUN run as written, and the final stage's ENTRYPOINT + CMD started as a non-root user with the
  * image's ENV. The server must answer the image's HEALTHCHECK, accept a client, and exit 0 on SIGTERM
  * sent to tini. What the replay cannot do (apt-get, the base image itself) is listed and checked apart.
+ * The replay runs the host's Node, not the image's: container.test.ts builds the real image with podman.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, statSync } from 'node:fs';
