@@ -20,6 +20,8 @@
 # Environment: PROMSTREAM_CACHE_DIR (default ~/.cache/promstream), PROMSTREAM_DEBIAN_MIRROR (default:
 # the first URIs of this machine's apt sources), PROMSTREAM_NODE_MAJOR (24), PROMSTREAM_NPM_MAJOR (11).
 set -euo pipefail
+# debootstrap, iptables (for netavark) and runc's neighbours live in sbin, which not every PATH has.
+export PATH=$PATH:/usr/sbin:/sbin
 
 CACHE=${PROMSTREAM_CACHE_DIR:-$HOME/.cache/promstream}
 RELEASE=trixie

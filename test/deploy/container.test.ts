@@ -16,6 +16,7 @@
  * minutes on a cold cache and binds compose's fixed ports 3000, 9102 and 9090): `npm run test:container`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -46,7 +47,7 @@ const COMPOSE_PORTS = { public: DEFAULTS.port, metrics: DEFAULTS.metricsPort, pr
 const TOOLS = ['podman', 'buildah', 'runc', 'debootstrap', 'docker-compose', 'jq', 'iptables', 'npm'];
 const describeWithPodman = describeRequiring({
   what: `root and ${TOOLS.join(', ')} (rootful podman)`,
-  available: () => process.getuid?.() === 0 && TOOLS.every((tool) => onPath(tool) !== null),
+  available: () => process.getuid?.() === 0 && TOOLS.every((tool) => onPath(tool) !== null || existsSync(`/usr/sbin/${tool}`)),
   installHint: 'apt-get install podman buildah runc debootstrap docker-compose jq iptables uidmap netavark aardvark-dns, and run as root (.ci/run does)',
 });
 
@@ -55,7 +56,8 @@ const started = performance.now();
 const progress = (message: string): void => console.log(`[container +${((performance.now() - started) / 1000).toFixed(1)}s] ${message}`);
 
 let containersConf = '';
-const podmanEnv = (): NodeJS.ProcessEnv => ({ ...process.env, CONTAINERS_CONF: containersConf });
+/** podman with the setup base-image.sh wrote; sbin on PATH for iptables, which netavark runs. */
+const podmanEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin`, CONTAINERS_CONF: containersConf });
 
 /** Runs a command and throws with its output unless it exits 0. */
 async function must(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
