@@ -4,8 +4,9 @@
 #   docker run --rm -p 3000:3000 -p 127.0.0.1:9102:9102 promstream                      # demo whitelist
 #   docker run --rm -p 3000:3000 -v "$PWD/metrics:/config:ro" -e PROMSTREAM_CONFIG=/config promstream promstream serve
 # Debian (glibc), not Alpine: uWebSockets.js ships prebuilt binaries for glibc only (without them the
-# server falls back to ws, and says so in its log).
-ARG NODE_IMAGE=node:20-bookworm-slim
+# server falls back to ws, and says so in its log). Node 24 (the active LTS line) on Debian 13: the
+# uWebSockets.js 20.5x binaries need glibc 2.38 or newer, which bookworm (2.36) does not have.
+ARG NODE_IMAGE=node:24-trixie-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -40,8 +41,10 @@ RUN ln -s /app/bin/promstream.js /usr/local/bin/promstream
 USER node
 # 3000: clients (WebSocket /ws, /healthz, demo page); 9102: Prometheus (/metrics, /healthz, /readyz).
 EXPOSE 3000 9102
-# No curl in the slim image: node itself asks the private side's /healthz.
+# No curl in the slim image: `promstream health` asks the private side's /healthz on
+# PROMSTREAM_METRICS_PORT (default 9102), within 2 s (exit 0 healthy, 1 not, the reason on stderr).
+# Docker keeps HEALTHCHECK; podman/buildah only with --format docker (the OCI format has no field for it).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PROMSTREAM_METRICS_PORT || 9102) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["promstream", "health"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["promstream", "serve", "--demo"]

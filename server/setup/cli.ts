@@ -10,6 +10,7 @@ import { CLI_OPTION_TABLE, SERVE_OPTIONS, SERVER_OPTION_TABLE, envName, type Ser
 import { readOptionText, type OptionValue } from './option-text.js';
 import type { ServerOptions } from './options.js';
 import { PACKAGE_ROOT, VERSION } from '../package-root.js';
+import { healthCommand } from './health-check.js';
 import { startServer } from './start-server.js';
 
 const EXAMPLES_DIR = join(PACKAGE_ROOT, 'examples/');
@@ -23,6 +24,7 @@ Usage:
   promstream serve [options]           run the aggregator (promstream serve --help lists the options)
   promstream check-config PATH...      validate whitelist files or directories; exit 1 listing every problem
   promstream snippet [--url URL]       print the HTML snippet for pages (versioned script URL + integrity)
+  promstream health [--ready]          ask a running aggregator's /healthz (/readyz); exit 0 healthy, 1 not
   promstream --version                 print the version
   promstream --help                    show this help
 `;
@@ -191,6 +193,11 @@ function asFlags(err: OptionsError): string {
   return `invalid options:\n${err.problems.map((p) => `  ${flagOf.get(p.option as ServeOption['name']) ?? p.option}: ${p.message.replace(/\b(maxPayloadBytes)\b/g, (w) => flagOf.get(w as ServeOption['name']) ?? w)}`).join('\n')}`;
 }
 
+/** `promstream health`: the container health check (health-check.ts). */
+function health(args: readonly string[]): Promise<number> {
+  return healthCommand(args, process.env, process.stdout, process.stderr);
+}
+
 async function serve(args: readonly string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(serveHelp());
@@ -297,6 +304,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await checkConfig(rest);
       case 'snippet':
         return snippet(rest);
+      case 'health':
+        return await health(rest);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

@@ -72,8 +72,9 @@ describeWithDockerCompose('docker-compose.yml', () => {
     expect(services.loadgen!.depends_on).toEqual({ aggregator: { condition: 'service_healthy' } });
     expect(services.prometheus!.depends_on).toEqual({ aggregator: { condition: 'service_healthy' } });
     expect(services.grafana!.depends_on).toEqual({ prometheus: { condition: 'service_healthy' } });
-    // The aggregator's check asks /readyz on its metrics port.
-    expect(services.aggregator!.healthcheck!.test.join(' ')).toContain(`127.0.0.1:${DEFAULTS.metricsPort}/readyz`);
+    // The aggregator's check asks /readyz on its metrics port (PROMSTREAM_METRICS_PORT, else 9102).
+    expect(services.aggregator!.healthcheck!.test).toEqual(['CMD', 'promstream', 'health', '--ready']);
+    expect(services.aggregator!.environment?.PROMSTREAM_METRICS_PORT ?? String(DEFAULTS.metricsPort)).toBe(String(DEFAULTS.metricsPort));
   });
 
   it('gives the aggregator time to drain on docker compose stop', () => {

@@ -5,6 +5,7 @@
  * RUN run as written, and the final stage's ENTRYPOINT + CMD started as a non-root user with the
  * image's ENV. The server must answer the image's HEALTHCHECK, accept a client, and exit 0 on SIGTERM
  * sent to tini. What the replay cannot do (apt-get, the base image itself) is listed and checked apart.
+ * The replay runs the host's Node, not the image's: container.test.ts builds the real image with podman.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, existsSync, statSync } from 'node:fs';
@@ -32,10 +33,10 @@ const one = (stage: Stage, keyword: string): Instruction => {
 };
 
 describe('Dockerfile lint (our own rules: hadolint is not packaged for Debian)', () => {
-  it('builds in a named stage and runs from the same pinned node:20-bookworm-slim (glibc, for uWebSockets.js)', () => {
+  it('builds in a named stage and runs from the same node:24-trixie-slim (glibc 2.41, for uWebSockets.js)', () => {
     expect(dockerfile.stages).toHaveLength(2);
     expect(dockerfile.stages[0]!.name).toBe('build');
-    for (const stage of dockerfile.stages) expect(stage.from).toBe('node:20-bookworm-slim');
+    for (const stage of dockerfile.stages) expect(stage.from).toBe('node:24-trixie-slim');
   });
 
   it('installs with npm ci from the lock file: everything to build, production only and no scripts to run', () => {
@@ -52,16 +53,18 @@ describe('Dockerfile lint (our own rules: hadolint is not packaged for Debian)',
     expect(all(finalStage, 'COPY').filter((c) => c.flags.get('from') === 'build').map((c) => c.args)).toEqual(['/app/dist ./dist']);
   });
 
-  it('runs as a non-root user, exposes 3000 and 9102, checks health with node, and lets tini pass signals on', () => {
+  it('runs as a non-root user, exposes 3000 and 9102, checks health with promstream health, and lets tini pass signals on', () => {
     const user = one(finalStage, 'USER').args;
     expect(user).not.toMatch(/^(root|0)(:|$)/);
     const instructions = finalStage.instructions.map((i) => i.keyword);
     // Everything after USER runs as that user: only metadata may follow it.
     expect(instructions.slice(instructions.indexOf('USER') + 1).every((k) => ['EXPOSE', 'HEALTHCHECK', 'ENTRYPOINT', 'CMD', 'ENV', 'LABEL'].includes(k))).toBe(true);
     expect(one(finalStage, 'EXPOSE').args.split(/\s+/).sort()).toEqual([String(DEFAULTS.port), String(DEFAULTS.metricsPort)].sort());
+    // Exec form, no shell and no inline script: `promstream health` asks /healthz on PROMSTREAM_METRICS_PORT.
     const health = one(finalStage, 'HEALTHCHECK');
-    expect(health.args.startsWith('CMD [')).toBe(true);
-    expect(health.args).toContain('/healthz');
+    expect(health.args).toBe('CMD ["promstream", "health"]');
+    // Its own deadline (2 s) ends before Docker's --timeout would kill it.
+    expect(health.flags.get('timeout')).toBe('3s');
     // Exec form: a shell form ENTRYPOINT or CMD would put /bin/sh between tini and node.
     expect(one(finalStage, 'ENTRYPOINT').exec).toEqual(['/usr/bin/tini', '--']);
     expect(one(finalStage, 'CMD').exec).toEqual(['promstream', 'serve', '--demo']);
@@ -269,12 +272,14 @@ describeWithTini('the Dockerfile replayed in a clean directory: build, then run 
     expect(healthy.code, describeRun(healthy)).toBe(0);
     const nobodyThere = await run(bin, args, { env: { ...runEnv, PROMSTREAM_METRICS_PORT: String(await freePort()) }, timeoutMs: 10_000 });
     expect(nobodyThere.code).not.toBe(0);
-    // docker-compose.yml's check of the aggregator (/readyz on 9102), on this server's metrics port.
+    // docker-compose.yml's check of the aggregator (/readyz), with the image's environment.
     const compose = parse(await readFile(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as { services: { aggregator: { healthcheck: { test: string[] } } } };
     const [kind, ...composeCheck] = compose.services.aggregator.healthcheck.test;
     expect(kind).toBe('CMD');
-    const ready = await run(composeCheck[0]!, composeCheck.slice(1).map((a) => a.replace(`:${DEFAULTS.metricsPort}/`, `:${metricsPort}/`)), { env: runEnv, timeoutMs: 10_000 });
+    const composeRun = unprivileged(composeCheck);
+    const ready = await run(composeRun.bin, composeRun.args, { env: runEnv, timeoutMs: 10_000 });
     expect(ready.code, describeRun(ready)).toBe(0);
+    expect(ready.stdout).toBe(`ok: GET http://127.0.0.1:${metricsPort}/readyz: 200 ready\n`);
   });
 
   it("accepts a client of the image's own package (promstream/client, as the load generator imports it)", async () => {

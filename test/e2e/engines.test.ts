@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type {} from '../../client/promstream-global.js';
-import { loadBrowserScript, type BrowserScriptManifest } from '../../server/browser-script.js';
+import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http/browser-script.js';
 import { startPageServer, type PageServer } from '../support/chromium.js';
 import { ENGINES, type EngineBrowser, type EngineTab } from '../support/engines/index.js';
 import { SNIPPET_PAGE_WHITELIST, snippetPageFromUrl, snippetPageQuery, type SnippetPageWindow } from '../support/engines/snippet-page.js';

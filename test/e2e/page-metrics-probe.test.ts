@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type {} from '../../client/promstream-global.js';
 import { NAVIGATION_TIMING_FIELDS, WEB_VITALS } from '../../client/page-metrics.js';
-import { loadBrowserScript, type BrowserScriptManifest } from '../../server/browser-script.js';
+import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http/browser-script.js';
 import { startPageServer, type PageServer } from '../support/chromium.js';
 import { ENGINES, type EngineBrowser, type EngineName, type EngineTab } from '../support/engines/index.js';
 import { SNIPPET_PAGE_WHITELIST, snippetPageFromUrl, snippetPageQuery } from '../support/engines/snippet-page.js';

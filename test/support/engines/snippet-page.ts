@@ -5,8 +5,8 @@
  * script and its WebSocket). Served from a page server of its own, i.e. another origin than the
  * aggregator, as in production.
  */
-import type { BrowserScriptManifest } from '../../../server/browser-script.js';
-import { renderSnippet } from '../../../server/browser-snippet.js';
+import type { BrowserScriptManifest } from '../../../server/http/browser-script.js';
+import { renderSnippet } from '../../../server/http/browser-snippet.js';
 import type { TestPage } from '../chromium.js';
 
 export const NONCE = 'eng1ne-n0nce';
