@@ -17,6 +17,7 @@ import {
   type ServerMessage,
   type Welcome,
 } from '../../protocol/index.js';
+import { EVICTION_GRACE_MS } from './connection-handler.js';
 import { handlerFixture, type HandlerFixture, type RecordingPeer } from './handler.fixture.js';
 
 const messagesOf = (peer: RecordingPeer): ServerMessage[] => peer.sent.map((b) => parseServerMessage(decodeServerFrame(b)));
@@ -147,6 +148,7 @@ describe('ConnectionHandler: the session table', () => {
     const first = welcomed(f);
     f.gone(first.conn, 1006);
     expect(f.handler.sessions.resumable).toBe(1);
+    f.advance(EVICTION_GRACE_MS);
     welcomed(f);
     expect(f.handler.sessions.size).toBe(1);
     expect(await f.metric('promstream_sessions_evicted_total')).toBe(1);
@@ -158,6 +160,42 @@ describe('ConnectionHandler: the session table', () => {
     g.handler.sweep();
     expect(await g.metric('promstream_sessions_expired_total')).toBe(1);
     expect(await g.metric('promstream_sessions_evicted_total')).toBe(0);
+  });
+
+  it('never evicts a session detached less than the eviction grace ago: its lost ack stays a resume (hostile item 3)', () => {
+    const f = handlerFixture({ maxSessions: 2 });
+    const victim = welcomed(f, { app: 'student' }, null, 'victim');
+    f.handler.onMessage(victim.conn, encodeDelta(1, victim.welcome.catalog.version, [[0, 0, 1]], new Map()), true);
+    f.gone(victim.conn, 1006); // the ack may never have arrived
+    f.gone(welcomed(f, { app: 'student' }, null, 'attacker').conn, 1006);
+    f.advance(EVICTION_GRACE_MS - 1);
+    const refused = f.open({ remoteAddress: 'attacker' });
+    f.handler.onMessage(refused.conn, encodeHello({ app: 'student' }, null), true);
+    expect(refused.peer.closed).toEqual(closedWith(CloseReasons.sessionTableFull));
+    const resumed = welcomed(f, { app: 'student' }, victim.welcome, 'victim');
+    expect(resumed.welcome).toMatchObject({ resumed: true, lastAppliedSeq: 1 });
+  });
+
+  it('one address evicts at most its budget of sessions (10, then one a second), however old they are', () => {
+    const f = handlerFixture({ maxSessions: 20 });
+    for (let i = 0; i < 20; i++) f.gone(welcomed(f, { app: 'student' }, null, `victim-${i}`).conn, 1006);
+    f.advance(EVICTION_GRACE_MS);
+    const outcomes: (number | null)[] = [];
+    for (let i = 0; i < 12; i++) {
+      const { conn, peer } = f.open({ remoteAddress: 'attacker' });
+      f.handler.onMessage(conn, encodeHello({ app: 'student' }, null), true);
+      outcomes.push(peer.closed?.code ?? null);
+      f.gone(conn, 1006);
+    }
+    expect(outcomes).toEqual([...Array<null>(10).fill(null), 1013, 1013]);
+    f.advance(1000);
+    const again = f.open({ remoteAddress: 'attacker' });
+    f.handler.onMessage(again.conn, encodeHello({ app: 'student' }, null), true);
+    expect(again.peer.closed).toBeNull();
+    // another address has its own budget
+    const other = f.open({ remoteAddress: 'elsewhere' });
+    f.handler.onMessage(other.conn, encodeHello({ app: 'student' }, null), true);
+    expect(other.peer.closed).toBeNull();
   });
 
   it('refuses a new session with 1013 when every session is connected', () => {

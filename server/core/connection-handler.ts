@@ -28,6 +28,17 @@ import { TokenBucket } from './token-bucket.js';
 
 export { ClientConnection } from './client-connection.js';
 
+/**
+ * Under session-table pressure a resumable session is kept at least this long (or its TTL, if shorter):
+ * a client whose connection (and maybe its last ack) was just lost reconnects within its backoff cap
+ * (30 s) and resumes, so that a flood of new sessions cannot turn that lost ack into a double count.
+ */
+export const EVICTION_GRACE_MS = 60_000;
+/** Evictions one address may cause at the cap: a bucket of 10, refilled one a second. */
+const EVICTIONS_PER_ADDRESS = { ratePerSecond: 1, burst: 10 } as const;
+/** Addresses whose eviction budgets are remembered; the oldest are forgotten past this. */
+const MAX_EVICTION_BUDGETS = 10_000;
+
 /** A client-reported drop count above this per frame is capped: it is only the client's word. */
 const MAX_REPORTED_DROPS_PER_FRAME = 1_000_000;
 const CLIENT_DROP_REASON_SET: ReadonlySet<string> = new Set(CLIENT_DROP_REASONS);
@@ -66,6 +77,8 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   private readonly allowedSessionValues: ReadonlyMap<string, ReadonlySet<string>>;
   private readonly rejected = new Map<string, number>();
   private readonly labelObjects = new Map<string, Readonly<Record<string, string>>>();
+  /** Per client address: how many sessions it may still evict at the cap (only kept once it tried). */
+  private readonly evictionBudgets = new Map<string, TokenBucket>();
 
   constructor(private readonly deps: HandlerDeps) {
     this.allowedSessionValues = new Map(deps.whitelist.current.catalog.sessionLabels.map((l) => [l.name, new Set(l.allowedValues)]));
@@ -89,11 +102,20 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     return conn;
   }
 
+  /**
+   * Pongs and pings are frames like any other: each takes from the connection's frame budget (an
+   * unsolicited pong is legal, but a flood of them would cost the server a core and keep the peer alive
+   * for ever). The server pings at most once per half idle timeout, so an honest peer's pongs cost nothing.
+   */
   onPong(conn: ClientConnection): void {
-    conn.lastSeenMs = this.deps.nowMs();
+    this.controlFrame(conn);
   }
 
   onPing(conn: ClientConnection): void {
+    this.controlFrame(conn);
+  }
+
+  private controlFrame(conn: ClientConnection): void {
     if (conn.phase === 'closing' || conn.phase === 'closed') return;
     const now = this.deps.nowMs();
     conn.lastSeenMs = now;
@@ -171,11 +193,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       sessions.attach(session, conn);
       metrics.sessionsResumed.inc();
     } else {
-      if (sessions.size >= options.maxSessions) {
-        // Make room by dropping the session that has waited longest for a resume.
-        if (!sessions.evictOldestDetached()) return this.closeWith(conn, CloseReasons.sessionTableFull);
-        metrics.sessionsEvicted.inc();
-      }
+      if (sessions.size >= options.maxSessions && !this.makeRoom(conn.address)) return this.closeWith(conn, CloseReasons.sessionTableFull);
       const rate = options.maxSamplesPerSecond;
       session = sessions.create(labels, conn, new TokenBucket(rate, rate * 10, this.deps.nowMs()));
       metrics.sessionsOpened.inc();
@@ -189,6 +207,26 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       flushIntervalMs: options.flushIntervalMs, idleTimeoutMs: options.idleTimeoutMs, catalog: catalog.wire,
       limits: { maxFrameBytes: options.maxFrameBytes, maxSamplesPerFrame: options.maxSamplesPerFrame, maxSampleValue: options.maxSampleValue },
     }, catalog.encodedWire));
+  }
+
+  /**
+   * At the cap, a new session may take the place of the session that has waited longest for a resume,
+   * but only one detached for EVICTION_GRACE_MS (or its TTL), and only within its address' eviction
+   * budget: no single peer can push others' fresh sessions out (PROTOCOL.md says what remains).
+   */
+  private makeRoom(address: string): boolean {
+    const now = this.deps.nowMs();
+    const graceMs = Math.min(EVICTION_GRACE_MS, this.deps.options.sessionTtlMs);
+    let budget = this.evictionBudgets.get(address);
+    if (budget === undefined) {
+      if (this.evictionBudgets.size >= MAX_EVICTION_BUDGETS) this.evictionBudgets.delete(this.evictionBudgets.keys().next().value!);
+      budget = new TokenBucket(EVICTIONS_PER_ADDRESS.ratePerSecond, EVICTIONS_PER_ADDRESS.burst, now);
+      this.evictionBudgets.set(address, budget);
+    }
+    if (!this.sessions.hasDetachedBy(now - graceMs) || !budget.take(now)) return false;
+    this.sessions.evictOldestDetached(now - graceMs);
+    this.deps.metrics.sessionsEvicted.inc();
+    return true;
   }
 
   private delta(conn: ClientConnection, session: Session<ClientConnection>, delta: Delta, now: number): void {

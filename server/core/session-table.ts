@@ -68,9 +68,19 @@ export class SessionTable<C> {
     this.detached.delete(session.id);
   }
 
-  /** Drops the session that has waited longest for a resume; false when every session is connected. */
-  evictOldestDetached(): boolean {
+  /** Whether the session that has waited longest for a resume was detached at or before `detachedByMs`. */
+  hasDetachedBy(detachedByMs: number): boolean {
+    for (const session of this.detached.values()) return session.detachedAtMs <= detachedByMs;
+    return false;
+  }
+
+  /**
+   * Drops the session that has waited longest for a resume, if it was detached at or before
+   * `detachedByMs`; false when there is none that old (every session connected, or detached since).
+   */
+  evictOldestDetached(detachedByMs = Infinity): boolean {
     for (const session of this.detached.values()) {
+      if (session.detachedAtMs > detachedByMs) return false;
       this.end(session);
       return true;
     }

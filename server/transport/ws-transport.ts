@@ -166,7 +166,17 @@ function serverTimeouts(httpHeadersTimeoutMs: number): {
   };
 }
 
+/**
+ * Frames a peer may still send after the server closed it before its socket is dropped: enough for the
+ * close frame's answer and whatever was in flight, far too few for a flood. ws keeps reading (and, for
+ * pings, parsing) a closing socket until its own 30 s close timeout; this is what ends a flooder's turn
+ * at once. Liveness' close grace (2 s) ends a silent one.
+ */
+const MAX_FRAMES_AFTER_CLOSE = 16;
+
 class WsPeer<S> extends GuardedPeer<S> {
+  #framesAfterClose = 0;
+
   constructor(
     private readonly ws: WebSocket,
     handlers: ConnectionHandlers<S>,
@@ -180,11 +190,11 @@ class WsPeer<S> extends GuardedPeer<S> {
   open(request: UpgradeRequest, protocol: string | null): void {
     const { ws } = this;
     ws.on('error', (err) => this.log.debug({ err }, 'websocket error'));
-    // Bound methods, one per connection: nothing is allocated per frame.
-    ws.on('message', (data: RawData, isBinary: boolean) => this.deliver(bytesOf(data), isBinary));
-    ws.on('pong', () => this.pongReceived());
+    // One closure per connection and event, none per frame.
+    ws.on('message', (data: RawData, isBinary: boolean) => (this.closing ? this.readAfterClose() : this.deliver(bytesOf(data), isBinary)));
+    ws.on('pong', () => (this.closing ? this.readAfterClose() : this.pongReceived()));
     // ws has already queued the pong (autoPong) when it emits 'ping'.
-    ws.on('ping', () => this.pingReceived());
+    ws.on('ping', () => (this.closing ? this.readAfterClose() : this.pingReceived()));
     // Passes the peer's code through: 1005 for a close frame without a code, 1006 for none at all.
     ws.on('close', (code: number, reason: Buffer) => {
       this.live.delete(this);
@@ -221,6 +231,10 @@ class WsPeer<S> extends GuardedPeer<S> {
   ping(): void {
     if (this.closing || this.ws.readyState !== WebSocket.OPEN) return;
     this.ws.ping();
+  }
+
+  private readAfterClose(): void {
+    if (++this.#framesAfterClose > MAX_FRAMES_AFTER_CLOSE) this.ws.terminate();
   }
 
   private closeSocket(code: number, reason: string): void {

@@ -9,7 +9,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const BIN = path.join(REPO_ROOT, 'bin', 'promstream.js');
+/**
+ * The command under test. PROMSTREAM_TEST_BIN points the process tests at another build (say, an older
+ * checkout's bin/promstream.js) to show that a regression test fails there.
+ */
+export const BIN = process.env['PROMSTREAM_TEST_BIN'] ?? path.join(REPO_ROOT, 'bin', 'promstream.js');
 
 export interface Exit {
   readonly code: number | null;
