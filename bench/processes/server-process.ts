@@ -77,7 +77,7 @@ async function start(req: StartRequest): Promise<Started> {
       // Built apart from the call so that options this version of the transport does not know pass.
       const transportOptions = {
         host: '127.0.0.1', port: 0, maxPayloadBytes: DEFAULTS.maxPayloadBytes, maxBackpressureBytes: DEFAULTS.maxBackpressureBytes,
-        handlers: handler, http: () => null, log: silent, httpHeadersTimeoutMs: DEFAULTS.handshakeTimeoutMs,
+        handlers: handler, http: () => null, log: silent, httpHeadersTimeoutMs: DEFAULTS.handshakeTimeoutMs, maxSockets: Infinity,
       };
       const transport = await startTransport(transportOptions);
       counts = () => ({ frames: handler.frames, samples: handler.samples });

@@ -12,6 +12,7 @@ export class SelfMetrics {
   readonly sessionsResumable: Gauge;
   readonly sessionsExpired: Counter;
   readonly sessionsEvicted: Counter;
+  readonly descriptorsExhausted: Counter;
   readonly framesReceived: Counter;
   readonly receivedBytes: Counter;
   readonly samplesApplied: Counter;
@@ -44,6 +45,7 @@ export class SelfMetrics {
     this.sessionsResumed = new Counter({ name: 'promstream_sessions_resumed_total', help: 'Sessions resumed by a reconnecting client.', registers });
     this.sessionsResumable = new Gauge({ name: 'promstream_sessions_resumable', help: 'Disconnected sessions kept for resume until the session TTL.', registers });
     this.sessionsExpired = new Counter({ name: 'promstream_sessions_expired_total', help: 'Disconnected sessions dropped after the session TTL.', registers });
+    this.descriptorsExhausted = new Counter({ name: 'promstream_open_files_exhausted_total', help: 'Times the process ran out of open files and the public side paused accepting (raise ulimit -n).', registers });
     this.sessionsEvicted = new Counter({ name: 'promstream_sessions_evicted_total', help: 'Disconnected sessions dropped before their TTL to make room for a new one (--max-sessions).', registers });
     const hot = this.hot;
     this.framesReceived = new Counter({

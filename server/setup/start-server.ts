@@ -14,6 +14,10 @@ import { selectTransport } from '../transport/select-transport.js';
 import type { TransportName } from '../transport/types.js';
 import { resolveOptions, type ServerOptions } from './options.js';
 import { VERSION } from '../package-root.js';
+import { DescriptorGuard, openFilesLimit, reserveFor } from './descriptor-guard.js';
+
+/** Descriptors a running server holds besides client sockets: stdio, epoll, listeners, libuv's, pino's. */
+const BASELINE_DESCRIPTORS = 64;
 
 export { VERSION };
 
@@ -50,18 +54,26 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tooBig = metricsTooBigForAFrame(o.whitelist, o.maxFrameBytes);
   if (tooBig.length > 0) throw new ConfigError(tooBig);
   const log = o.logger;
+  // Open files bound the sockets before any option does: keep a reserve, and never admit past the rest.
+  const fdLimit = openFilesLimit();
+  const reserve = fdLimit === null ? 0 : reserveFor(fdLimit);
+  const maxSockets = fdLimit === null ? Infinity : fdLimit - reserve - BASELINE_DESCRIPTORS;
+  if (o.maxConnections > maxSockets) {
+    log.warn({ maxConnections: o.maxConnections, openFilesLimit: fdLimit, usable: maxSockets }, `--max-connections is above what the open-files limit allows; admitting at most ${maxSockets} (raise ulimit -n)`);
+  }
+  const limits = { ...o, maxConnections: Math.max(1, Math.min(o.maxConnections, maxSockets)) };
   const epoch = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const whitelist = new LiveWhitelist(o.whitelist, o.maxSampleValue);
   const metrics = new SelfMetrics(whitelist.current.catalog.sessionLabels, VERSION);
   const t0 = performance.now();
   const nowMs = (): number => performance.now() - t0;
-  const handler = new ConnectionHandler({ whitelist, metrics, options: o, epoch, log, nowMs });
+  const handler = new ConnectionHandler({ whitelist, metrics, options: limits, epoch, log, nowMs });
 
   const demoStats = o.demoStats ? new DemoStatsRoute({ connectedClients: metrics.connectedClients, renderSeries: () => whitelist.current.exposition.render() }) : null;
   const { name, start } = await selectTransport(o.transport, log);
   const transport = await start({
     host: o.host, port: o.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
-    handlers: handler, http: publicRoutes(log, demoStats, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs,
+    handlers: handler, http: publicRoutes(log, demoStats, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs, maxSockets,
     ...(o.tls === undefined ? {} : { tls: o.tls }),
   }).catch((err: unknown) => {
     demoStats?.stop();
@@ -86,6 +98,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const sweeper = setInterval(() => handler.sweep(), sweepIntervalMs(o));
   sweeper.unref();
+  const descriptors = reserve === 0 ? null : new DescriptorGuard(reserve, { pause: () => transport.pauseAccepting(), resume: () => transport.resumeAccepting() }, log, () => metrics.descriptorsExhausted.inc());
 
   const catalog = whitelist.current.catalog;
   log.info({
@@ -101,6 +114,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     closed ??= (async () => {
       ready = false;
       clearInterval(sweeper);
+      descriptors?.stop();
       demoStats?.stop();
       transport.stopAccepting();
       await transport.close();

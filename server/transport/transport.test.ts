@@ -166,6 +166,7 @@ async function startHarness(start: StartTransport, { port = 0, tls, httpHeadersT
   const transport = await start({
     host: '127.0.0.1',
     port,
+    maxSockets: Infinity,
     maxPayloadBytes: MAX_PAYLOAD_BYTES,
     maxBackpressureBytes: MAX_BACKPRESSURE_BYTES,
     handlers: testHandlers(upgrades, conns),

@@ -95,6 +95,12 @@ export interface TransportOptions<S> {
    * upgrade or an HTTP request must arrive within it.
    */
   readonly httpHeadersTimeoutMs: number;
+  /**
+   * TCP connections the public side may hold at once, upgraded or not (each is an open file); a newer
+   * one is dropped as it arrives. Enforced where the library shows connections before their upgrade
+   * (ws); uWS shows nothing before the headers are in, so there only upgraded ones count (admission).
+   */
+  readonly maxSockets: number;
   readonly log: Logger;
 }
 
@@ -102,8 +108,11 @@ export interface RunningTransport {
   readonly name: TransportName;
   /** The port actually bound. */
   readonly port: number;
-  /** Stops accepting new connections and HTTP requests; open WebSockets stay. */
+  /** Stops accepting new connections and HTTP requests, for good (shutdown); open WebSockets stay. */
   stopAccepting(): void;
+  /** Stops taking new TCP connections for now (descriptors ran out); everything open carries on. */
+  pauseAccepting(): void;
+  resumeAccepting(): void;
   /** Terminates whatever is still open and releases the port. */
   close(): Promise<void>;
 }

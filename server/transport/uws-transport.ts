@@ -209,11 +209,27 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   if (listenSocket === null) throw new PromstreamError(ErrorCode.LISTEN_FAILED, `uWebSockets.js could not listen on ${options.host}:${options.port} (in use, or a privileged port?)`);
   const port = uws.us_socket_local_port(listenSocket);
 
-  const stopAccepting = (): void => {
-    accepting = false;
+  const closeListener = (): void => {
     if (listenSocket === null) return;
     uws.us_listen_socket_close(listenSocket);
     listenSocket = null;
+  };
+  const stopAccepting = (): void => {
+    accepting = false;
+    closeListener();
+  };
+  // Paused: the listener is closed, so connects are refused at once instead of waiting in an accept queue
+  // that uSockets, out of descriptors, would spin on. Resumed: the same port, bound again.
+  let resuming = false;
+  const resumeAccepting = (): void => {
+    if (!accepting || listenSocket !== null || resuming) return;
+    resuming = true;
+    void listenOn(port).then((socket) => {
+      resuming = false;
+      if (socket === false) log.warn({ port }, 'could not listen again after a pause; retrying at the next chance');
+      else if (!accepting) uws.us_listen_socket_close(socket);
+      else listenSocket = socket;
+    });
   };
 
   let closing: Promise<void> | undefined;
@@ -231,6 +247,8 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
     name: 'uws',
     port,
     stopAccepting,
+    pauseAccepting: closeListener,
+    resumeAccepting,
     close: () => (closing ??= close()),
   };
 };

@@ -70,6 +70,18 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   // nothing listens for 'timeout'.
   server.timeout = timeouts.socketIdleMs;
   server.on('error', (err) => log.error({ err }, 'http server error'));
+  // Every TCP connection holds a descriptor from accept on, upgraded or not: past maxSockets (or while
+  // paused for want of descriptors) a new one is closed as it arrives, before it can sit there silent.
+  let sockets = 0;
+  let paused = false;
+  server.on('connection', (socket: Duplex) => {
+    if (paused || sockets >= options.maxSockets) {
+      socket.destroy();
+      return;
+    }
+    sockets++;
+    socket.once('close', () => sockets--);
+  });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Before anything else: a reset from the peer must not become an uncaught 'error'.
@@ -125,6 +137,12 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     name: 'ws',
     port,
     stopAccepting,
+    pauseAccepting: () => {
+      paused = true;
+    },
+    resumeAccepting: () => {
+      paused = false;
+    },
     async close() {
       stopAccepting();
       for (const peer of [...live]) peer.terminate();

@@ -3,7 +3,7 @@
  * in count and time, on loopback, on both transports: each test failed on the build before its fix
  * (PROMSTREAM_TEST_BIN=<old checkout>/bin/promstream.js runs them there). docs/RELIABILITY.md lists them.
  */
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { maskedFrame, rawUpgrade, ServerFrameReader } from '../../bench/generators/raw-websocket.js';
 import { createClient, type PromstreamClient } from '../../client/node.js';
@@ -71,7 +71,7 @@ describe.each(TRANSPORTS)('hostile peers against the real process over %s', (tra
   /** An honest client streaming beside the attack: every increment must arrive exactly once. */
   const honest = (s: ServingCli): { client: PromstreamClient; sent: () => number } => {
     let sent = 0;
-    const client = createClient({ url: `ws://127.0.0.1:${s.port}/ws`, labels: { app: 'teacher' }, flushInterval: 100 });
+    const client = createClient({ url: `ws://127.0.0.1:${s.port}/ws`, labels: { app: 'teacher' }, flushInterval: 100, backoff: { baseMs: 100, capMs: 1000 } });
     clients.push(client);
     const record = (): void => {
       client.increment('demo_clicks_total', { button: 'green' }, 1);
@@ -117,6 +117,33 @@ describe.each(TRANSPORTS)('hostile peers against the real process over %s', (tra
     expect(refused.length).toBe(11);
     expect(refused.every((code) => code === 1013)).toBe(true);
   });
+
+  it('silent connects past the open-files limit leave /metrics answering, and clients get in once they are gone (item 7)', async () => {
+    // 256 open files; the server keeps 32 of them back. ws drops slow handshakes after 1 s, uWS after its fixed ~10 s.
+    const s = await startServe([...DEMO, '--transport', transport, '--handshake-timeout', '1s'], { openFiles: 256 });
+    const silent: Socket[] = [];
+    // Bounded: 400 connects that never send a byte, more than the process may hold.
+    for (let i = 0; i < 400; i++) {
+      const c = connect({ host: '127.0.0.1', port: s.port });
+      c.on('error', () => {});
+      silent.push(c);
+      sockets.push(c);
+    }
+    await waitFor(() => silent.every((c) => c.readyState !== 'opening'), { what: 'every connect answered (accepted or refused)' });
+    // The private side answers while the flood still holds the public one (uWS keeps silent peers ~10 s).
+    // A scrape racing the moment the files ran out may hang on its own connection: each try gets 1 s.
+    const scraped = await waitFor(async () => {
+      const res = await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`, { signal: AbortSignal.timeout(1000) });
+      return res.status === 200 ? res.text() : null;
+    }, { what: '/metrics answering during the flood', timeoutMs: 5000 });
+    expect(scraped).toContain('connected_clients{app="demo"} 0');
+    // Once the silent peers are dropped, a real client streams as usual.
+    const h = honest(s);
+    await waitFor(() => h.client.sessionId, { what: 'a client welcomed after the flood', timeoutMs: 20_000 });
+    const total = h.sent();
+    await h.client.flush();
+    expect(valueOf(await scrape(s.metricsPort), 'demo_clicks_total{button="green"}')).toBe(total);
+  }, 60_000);
 
   it('a pong flood is closed with 1008 like a ping flood, and nobody else notices (item 4)', async () => {
     const s = await serve([]);

@@ -62,8 +62,16 @@ function cleanEnv(env: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   return { ...out, ...env };
 }
 
-export function spawnCli(args: readonly string[], { env = {} as Readonly<Record<string, string>>, cwd = REPO_ROOT } = {}): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export interface SpawnOptions {
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  /** The child's open-files limit (`ulimit -n`, set by a shell that then execs node: same PID). */
+  readonly openFiles?: number;
+}
+
+export function spawnCli(args: readonly string[], { env = {}, cwd = REPO_ROOT, openFiles }: SpawnOptions = {}): CliProcess {
+  const command = openFiles === undefined ? [process.execPath, BIN, ...args] : ['/bin/sh', '-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, BIN, ...args];
+  const child = spawn(command[0]!, command.slice(1), { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not spawn ${BIN}`);
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
@@ -186,7 +194,7 @@ export interface ServingCli {
 export const LOOPBACK_ARGS: readonly string[] = ['--port', '0', '--metrics-port', '0', '--host', '127.0.0.1', '--metrics-host', '127.0.0.1'];
 
 /** `promstream serve ARGS` on free loopback ports; resolves once the 'promstream listening' line is out. */
-export async function startServe(args: readonly string[], options: { env?: Readonly<Record<string, string>> } = {}): Promise<ServingCli> {
+export async function startServe(args: readonly string[], options: Pick<SpawnOptions, 'env' | 'openFiles'> = {}): Promise<ServingCli> {
   const proc = spawnCli(['serve', ...LOOPBACK_ARGS, ...args], options);
   const listening = await proc.waitForLog((r) => r.msg === 'promstream listening', { what: "the 'promstream listening' log line" });
   const { port, metricsPort } = listening;
