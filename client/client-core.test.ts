@@ -7,6 +7,7 @@ import {
   ClientMessageType, 
   decodeClientFrame,
   encodeAck,
+  encodeAckWithDrops,
   encodeWelcome,
   type Catalog,
   type Welcome,
@@ -56,7 +57,7 @@ class ScriptedSocket implements SocketLike {
 const welcome = (over: Partial<Omit<Welcome, 'type'>> = {}): Uint8Array =>
   encodeWelcome({
     sessionId: 'S', token: 'T', epoch: 'E', lastAppliedSeq: 0, resumed: false, flushIntervalMs: 60_000, idleTimeoutMs: 30_000, catalog: CATALOG,
-    limits: { maxFrameBytes: 32 * 1024, maxSamplesPerFrame: 4096, maxSampleValue: 1e9 }, ...over,
+    limits: { maxFrameBytes: 32 * 1024, maxSamplesPerFrame: 4096, maxSampleValue: 1e9, maxFramesPerSecond: 20 }, ...over,
   });
 
 function client(recorded?: PendingDeltas, flushTimeout = 2_000) {
@@ -139,6 +140,41 @@ describe('ClientCore', () => {
     expect(last().sent.at(-1)).toEqual([ClientMessageType.DELTA, 1, 9, [], new Map([['client_error', 2]])]);
     expect(statuses.filter((s) => s.type === 'error')).toEqual([{ type: 'error', message: 'promstream client bug while recording usage_total: a bug in the client' }]);
     void c.close();
+  });
+
+  it('paces its frames a tenth below the server\'s frame rate', async () => {
+    const { c, last } = client();
+    last().open();
+    last().receive(welcome({ limits: { maxFrameBytes: 32 * 1024, maxSamplesPerFrame: 4096, maxSampleValue: 1e9, maxFramesPerSecond: 20 } }));
+    const sentAt: number[] = [];
+    const s = last();
+    const send = s.send.bind(s);
+    s.send = (data) => {
+      sentAt.push(performance.now());
+      send(data);
+      // the server acks at once
+      queueMicrotask(() => s.receive(encodeAck(sentAt.length)));
+    };
+    for (let i = 0; i < 4; i++) {
+      c.increment('usage_total', { feature: 'a' }, 1);
+      await c.flush();
+    }
+    expect(sentAt).toHaveLength(4);
+    // 1.1 / 20 s = 55 ms between frames; timers may fire a little late, never early
+    for (let i = 1; i < sentAt.length; i++) expect(sentAt[i]! - sentAt[i - 1]!).toBeGreaterThanOrEqual(54);
+    await c.close();
+  });
+
+  it('reports the samples a v2 ack says the server dropped for the sample rate', async () => {
+    const { c, last, statuses } = client();
+    last().open();
+    last().receive(welcome());
+    c.increment('usage_total', { feature: 'a' }, 1);
+    const flushed = c.flush();
+    last().receive(encodeAckWithDrops(1, 3));
+    await flushed;
+    expect(statuses.filter((s) => s.type === 'rate-limited')).toEqual([{ type: 'rate-limited', samples: 3 }]);
+    await c.close();
   });
 
   it('stops for good on a close whose policy is never, rejecting flush with PROMSTREAM_CLOSED_BY_SERVER', async () => {

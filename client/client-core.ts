@@ -5,7 +5,7 @@ import {
   RejectReason, 
   ROUTE_QUERY_PARAM,
   SESSION_QUERY_PARAM,
-  SUBPROTOCOL,
+  SUPPORTED_SUBPROTOCOLS,
   ServerMessageType,
   decodeServerFrame,
   encodeGoodbye,
@@ -63,6 +63,9 @@ export class ClientCore implements PromstreamClient {
   private closed = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private flushTimer: ReturnType<typeof setInterval> | null = null;
+  /** A frame held back to keep to the server's frame rate (maxFramesPerSecond), sent when it fires. */
+  private paceTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastFrameAtMs = -Infinity;
   private welcomeTimer: ReturnType<typeof setTimeout> | null = null;
   private closeResolvers: (() => void)[] = [];
   private readonly backoff: BackoffPolicy;
@@ -199,7 +202,7 @@ export class ClientCore implements PromstreamClient {
     if (resume !== null) url = withQuery(url, SESSION_QUERY_PARAM, resume.sessionId);
     let socket: SocketLike;
     try {
-      socket = this.openSocket(url, [SUBPROTOCOL]);
+      socket = this.openSocket(url, [...SUPPORTED_SUBPROTOCOLS]);
     } catch (err) {
       this.status({ type: 'error', message: `cannot open WebSocket: ${(err as Error).message}` });
       this.scheduleReconnect(CloseCode.ABNORMAL);
@@ -235,7 +238,10 @@ export class ClientCore implements PromstreamClient {
       return;
     }
     if (msg.type === ServerMessageType.WELCOME) this.onWelcome(msg);
-    else this.onAck(msg.lastAppliedSeq);
+    else {
+      if (msg.rateLimitedSamples > 0) this.status({ type: 'rate-limited', samples: msg.rateLimitedSamples });
+      this.onAck(msg.lastAppliedSeq);
+    }
   }
 
   private onWelcome(w: Welcome): void {
@@ -303,7 +309,19 @@ export class ClientCore implements PromstreamClient {
   private trySend(afterWelcome = false): void {
     const socket = this.socket;
     const w = this.welcome;
-    if (!this.ready || socket === null || w === null || this.catalog === null || this.inFlight !== null) return;
+    if (!this.ready || socket === null || w === null || this.catalog === null || this.inFlight !== null || this.paceTimer !== null) return;
+    // Keep a tenth below the server's frame rate: its bucket then never runs dry, pongs included.
+    const rate = w.limits.maxFramesPerSecond;
+    if (rate !== null) {
+      const waitMs = this.lastFrameAtMs + 1100 / rate - Date.now();
+      if (waitMs > 0) {
+        this.paceTimer = setTimeout(() => {
+          this.paceTimer = null;
+          this.trySend(afterWelcome);
+        }, waitMs);
+        return;
+      }
+    }
     if (this.pending.isEmpty && !(afterWelcome && this.pending.gauges.size > 0)) {
       // Nothing recorded since: whatever flush() waits for is already acknowledged.
       this.acknowledged({ seq: 0, entries: [], drops: new Map(), coversUpTo: this.recordSerial, sentAtMs: 0 });
@@ -313,6 +331,7 @@ export class ClientCore implements PromstreamClient {
     const frame = takeFrame(this.pending, this.catalog, w.limits, this.nextSeq, this.sendAllGauges);
     this.sendAllGauges = false;
     this.inFlight = { seq: this.nextSeq, entries: frame.entries, drops: frame.drops, coversUpTo: this.pending.isEmpty ? serial : -1, sentAtMs: Date.now() };
+    this.lastFrameAtMs = this.inFlight.sentAtMs;
     this.nextSeq++;
     socket.send(frame.bytes);
   }
@@ -346,9 +365,9 @@ export class ClientCore implements PromstreamClient {
   }
 
   private stopTimers(): void {
-    for (const t of [this.reconnectTimer, this.welcomeTimer]) if (t !== null) clearTimeout(t);
+    for (const t of [this.reconnectTimer, this.welcomeTimer, this.paceTimer]) if (t !== null) clearTimeout(t);
     if (this.flushTimer !== null) clearInterval(this.flushTimer);
-    this.reconnectTimer = this.welcomeTimer = this.flushTimer = null;
+    this.reconnectTimer = this.welcomeTimer = this.flushTimer = this.paceTimer = null;
   }
 }
 

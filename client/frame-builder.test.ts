@@ -12,7 +12,7 @@ const catalog = new KnownCatalog({
     { name: 'presenting', type: 'gauge', labelNames: [], labelValues: [], buckets: [] },
   ],
 } satisfies Catalog);
-const limits = (maxFrameBytes: number, maxSamplesPerFrame = 4096): WireLimits => ({ maxFrameBytes, maxSamplesPerFrame, maxSampleValue: 1e9 });
+const limits = (maxFrameBytes: number, maxSamplesPerFrame = 4096): WireLimits => ({ maxFrameBytes, maxSamplesPerFrame, maxSampleValue: 1e9, maxFramesPerSecond: null });
 const decode = (bytes: Uint8Array): unknown[] => decodeServerFrame(bytes) as unknown[];
 
 describe('takeFrame', () => {

@@ -4,6 +4,8 @@ export type ClientStatus =
   | { readonly type: 'connecting'; readonly attempt: number }
   | { readonly type: 'connected'; readonly sessionId: string; readonly resumed: boolean; readonly epoch: string }
   | { readonly type: 'disconnected'; readonly code: number; readonly reason: string; readonly retryInMs: number | null }
+  /** The server dropped this many samples of an acknowledged frame: the session was over its sample rate. */
+  | { readonly type: 'rate-limited'; readonly samples: number }
   | { readonly type: 'error'; readonly message: string };
 
 export interface ClientOptions {

@@ -7,6 +7,7 @@ import {
   decodeClientFrame, decodeServerFrame,
   encode,
   encodeAck,
+  encodeAckWithDrops,
   encodeDelta,
   encodeGoodbye,
   encodeHello,
@@ -17,7 +18,7 @@ import {
 } from './index.js';
 
 const doc = readFileSync(new URL('./PROTOCOL.md', import.meta.url), 'utf8');
-const golden = new Map([...doc.matchAll(/```hex ([a-z-]+)\n([\s\S]*?)```/g)].map((m) => [m[1]!, Buffer.from(m[2]!.replace(/\s+/g, ''), 'hex')]));
+const golden = new Map([...doc.matchAll(/```hex ([a-z0-9-]+)\n([\s\S]*?)```/g)].map((m) => [m[1]!, Buffer.from(m[2]!.replace(/\s+/g, ''), 'hex')]));
 const hexOf = (name: string): Buffer => {
   const b = golden.get(name);
   if (b === undefined) throw new Error(`PROTOCOL.md has no hex example "${name}"`);
@@ -28,7 +29,7 @@ const bytes = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
 describe('PROTOCOL.md examples, byte-exact', () => {
   it('lists every example the tests use', () => {
-    expect([...golden.keys()].sort()).toEqual(['ack', 'delta', 'goodbye', 'hello', 'hello-resume', 'welcome']);
+    expect([...golden.keys()].sort()).toEqual(['ack', 'ack-rate-limited', 'delta', 'goodbye', 'hello', 'hello-resume', 'welcome', 'welcome-v1']);
   });
 
   it('hello', () => {
@@ -67,15 +68,23 @@ describe('PROTOCOL.md examples, byte-exact', () => {
           { name: 'g', type: 'gauge', labelNames: [], labelValues: [], buckets: [] },
         ],
       },
-      limits: { maxFrameBytes: 32768, maxSamplesPerFrame: 4096, maxSampleValue: 1e9 },
+      limits: { maxFrameBytes: 32768, maxSamplesPerFrame: 4096, maxSampleValue: 1e9, maxFramesPerSecond: 20 },
     };
     expect(parseServerMessage(decodeServerFrame(hexOf('welcome')))).toEqual(welcome);
     expect(bytes(encodeWelcome(welcome))).toEqual(hexOf('welcome').toString('hex'));
+    // v1 spells the same welcome without maxFramesPerSecond; a v2 client reads it as "not said".
+    expect(parseServerMessage(decodeServerFrame(hexOf('welcome-v1')))).toEqual({ ...welcome, limits: { ...welcome.limits, maxFramesPerSecond: null } });
+    expect(bytes(encodeWelcome(welcome, undefined, 1))).toEqual(hexOf('welcome-v1').toString('hex'));
   });
 
   it('ack', () => {
-    expect(parseServerMessage(decodeServerFrame(hexOf('ack')))).toEqual({ type: 2, lastAppliedSeq: 42 });
+    expect(parseServerMessage(decodeServerFrame(hexOf('ack')))).toEqual({ type: 2, lastAppliedSeq: 42, rateLimitedSamples: 0 });
     expect(bytes(encodeAck(42))).toEqual(hexOf('ack').toString('hex'));
+  });
+
+  it('ack with samples dropped for the sample rate (v2)', () => {
+    expect(parseServerMessage(decodeServerFrame(hexOf('ack-rate-limited')))).toEqual({ type: 2, lastAppliedSeq: 42, rateLimitedSamples: 5 });
+    expect(bytes(encodeAckWithDrops(42, 5))).toEqual(hexOf('ack-rate-limited').toString('hex'));
   });
 
   it('ack, written by hand, has the bytes msgpackr gives for every integer form', () => {

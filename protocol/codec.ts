@@ -1,5 +1,6 @@
 import { ClientCloseReasons, CloseReasons, type CloseReason } from './close-codes.js';
 import { encodeMsgpack } from './msgpack-node-encoder.js';
+import { PROTOCOL_VERSION, type ProtocolVersion } from './version.js';
 import { decodeMsgpackStrict, MsgpackRefusal, type GuardLimits } from './msgpack-strict-decoder.js';
 import {
   ClientMessageType,
@@ -136,12 +137,19 @@ export function encodeCatalog(catalog: Catalog): unknown[] {
   return catalog.metrics.map((m) => [m.name, MetricTypeCode[m.type], m.labelNames, m.labelValues, m.buckets]);
 }
 
-export function encodeWelcome(w: Omit<Welcome, 'type'>, encodedCatalog: unknown[] = encodeCatalog(w.catalog)): Uint8Array {
+/** The welcome as `version` spells it: v2 adds maxFramesPerSecond to the limits. */
+export function encodeWelcome(w: Omit<Welcome, 'type'>, encodedCatalog: unknown[] = encodeCatalog(w.catalog), version: ProtocolVersion = PROTOCOL_VERSION): Uint8Array {
+  const l = w.limits;
+  const limits = version >= 2 && l.maxFramesPerSecond !== null ? [l.maxFrameBytes, l.maxSamplesPerFrame, l.maxSampleValue, l.maxFramesPerSecond] : [l.maxFrameBytes, l.maxSamplesPerFrame, l.maxSampleValue];
   return encode([
     ServerMessageType.WELCOME, w.sessionId, w.token, w.epoch, w.lastAppliedSeq, w.resumed, w.flushIntervalMs,
-    w.idleTimeoutMs, w.catalog.version, encodedCatalog,
-    [w.limits.maxFrameBytes, w.limits.maxSamplesPerFrame, w.limits.maxSampleValue],
+    w.idleTimeoutMs, w.catalog.version, encodedCatalog, limits,
   ]);
+}
+
+/** A v2 ack that also says how many samples of the frame the session's sample rate dropped (> 0). */
+export function encodeAckWithDrops(lastAppliedSeq: number, rateLimitedSamples: number): Uint8Array {
+  return encode([ServerMessageType.ACK, lastAppliedSeq, rateLimitedSamples]);
 }
 
 const ACK_SLAB_BYTES = 8192;
@@ -206,8 +214,9 @@ function parseCatalogMetric(v: unknown): CatalogMetric {
 export function parseServerMessage(value: unknown): ServerMessage {
   if (!Array.isArray(value) || value.length === 0) throw serverShape('a message is a non-empty array');
   if (value[0] === ServerMessageType.ACK) {
-    if (value.length !== 2 || !isUint(value[1])) throw serverShape('ack is [2, lastAppliedSeq]');
-    return { type: ServerMessageType.ACK, lastAppliedSeq: value[1] } satisfies Ack;
+    const dropped: unknown = value.length === 3 ? value[2] : 0;
+    if ((value.length !== 2 && value.length !== 3) || !isUint(value[1]) || !isUint(dropped)) throw serverShape('ack is [2, lastAppliedSeq] or [2, lastAppliedSeq, rateLimitedSamples]');
+    return { type: ServerMessageType.ACK, lastAppliedSeq: value[1], rateLimitedSamples: dropped } satisfies Ack;
   }
   if (value[0] !== ServerMessageType.WELCOME) throw serverShape('unknown message type');
   if (value.length !== 11) throw serverShape('welcome has 11 elements');
@@ -217,14 +226,14 @@ export function parseServerMessage(value: unknown): ServerMessage {
     throw serverShape('welcome numbers are unsigned integers');
   }
   if (!Array.isArray(metrics)) throw serverShape('welcome catalogue is an array');
-  if (!Array.isArray(limits) || limits.length !== 3 || !limits.every((l) => typeof l === 'number' && l > 0)) {
-    throw serverShape('welcome limits are [maxFrameBytes, maxSamplesPerFrame, maxSampleValue]');
+  if (!Array.isArray(limits) || (limits.length !== 3 && limits.length !== 4) || !limits.every((l) => typeof l === 'number' && l > 0)) {
+    throw serverShape('welcome limits are [maxFrameBytes, maxSamplesPerFrame, maxSampleValue] (v2: and maxFramesPerSecond)');
   }
-  const [maxFrameBytes, maxSamplesPerFrame, maxSampleValue] = limits as number[];
+  const [maxFrameBytes, maxSamplesPerFrame, maxSampleValue, maxFramesPerSecond] = limits as number[];
   return {
     type: ServerMessageType.WELCOME, sessionId, token, epoch, lastAppliedSeq, resumed, flushIntervalMs, idleTimeoutMs,
     catalog: { version: catalogVersion, metrics: metrics.map(parseCatalogMetric) },
-    limits: { maxFrameBytes: maxFrameBytes!, maxSamplesPerFrame: maxSamplesPerFrame!, maxSampleValue: maxSampleValue! },
+    limits: { maxFrameBytes: maxFrameBytes!, maxSamplesPerFrame: maxSamplesPerFrame!, maxSampleValue: maxSampleValue!, maxFramesPerSecond: maxFramesPerSecond ?? null },
   } satisfies Welcome;
 }
 

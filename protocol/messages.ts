@@ -39,7 +39,24 @@ export const RejectReason = {
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 export const REJECT_REASONS: readonly RejectReason[] = Object.freeze(Object.values(RejectReason));
-/** Reasons a client may report for samples it dropped locally (the server trusts only these names). */
+/** Reasons the server itself drops a sample for: the label values of promstream_rejected_samples_total{reason}. */
+export const SERVER_REJECT_REASONS: readonly RejectReason[] = Object.freeze([
+  RejectReason.NOT_ARRAY,
+  RejectReason.UNKNOWN_METRIC,
+  RejectReason.LABEL_NOT_ALLOWED,
+  RejectReason.WRONG_LENGTH,
+  RejectReason.NOT_A_NUMBER,
+  RejectReason.NON_FINITE,
+  RejectReason.NEGATIVE,
+  RejectReason.NOT_INTEGER,
+  RejectReason.TOO_LARGE,
+  RejectReason.BAD_BUCKET_COUNT,
+  RejectReason.RATE_LIMITED,
+]);
+/**
+ * Reasons a client may report for samples it dropped locally (the server trusts only these names): the
+ * label values of promstream_client_dropped_samples_total{reason}, kept apart from the server's own.
+ */
 export const CLIENT_DROP_REASONS: readonly RejectReason[] = Object.freeze([
   RejectReason.UNKNOWN_METRIC,
   RejectReason.LABEL_NOT_ALLOWED,
@@ -105,6 +122,8 @@ export interface WireLimits {
   readonly maxSamplesPerFrame: number;
   /** Largest counter increment, observation or gauge magnitude the server accepts. */
   readonly maxSampleValue: number;
+  /** Frames (and pings, pongs) per second the server allows a connection (v2; null from a v1 server). */
+  readonly maxFramesPerSecond: number | null;
 }
 
 /** server → client, answer to hello. */
@@ -125,6 +144,8 @@ export interface Welcome {
 export interface Ack {
   readonly type: typeof ServerMessageType.ACK;
   readonly lastAppliedSeq: number;
+  /** v2: samples of that frame the server dropped because the session was over its sample rate (0: none, or v1). */
+  readonly rateLimitedSamples: number;
 }
 
 export type ServerMessage = Welcome | Ack;

@@ -8,7 +8,7 @@ import { decodeMsgpackStrict } from './msgpack-strict-decoder.js';
 const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
 const doc = readFileSync(new URL('./PROTOCOL.md', import.meta.url), 'utf8');
-const golden = [...doc.matchAll(/```hex ([a-z-]+)\n([\s\S]*?)```/g)].map((m) => [m[1]!, Buffer.from(m[2]!.replace(/\s+/g, ''), 'hex')] as const);
+const golden = [...doc.matchAll(/```hex ([a-z0-9-]+)\n([\s\S]*?)```/g)].map((m) => [m[1]!, Buffer.from(m[2]!.replace(/\s+/g, ''), 'hex')] as const);
 
 /** The values the protocol carries: arrays, string-keyed maps, strings, integers, floats, booleans, nil. */
 const wireValue = fc.letrec((tie) => ({

@@ -1,8 +1,22 @@
-/** The one protocol version this build speaks, negotiated as the WebSocket subprotocol. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol versions this build speaks, negotiated as the WebSocket subprotocol, newest first. A
+ * server keeps older versions while tabs that loaded an older script live: a browser tab keeps the script
+ * it loaded for as long as it stays open.
+ *
+ * v2 (this build's): the welcome's limits carry maxFramesPerSecond, so a client paces itself; an ack may
+ * carry the count of samples of that frame the server dropped for the session's sample rate.
+ * v1: the same messages without those two fields.
+ */
+export const PROTOCOL_VERSION = 2;
+export type ProtocolVersion = 1 | 2;
 export const SUBPROTOCOL = `promstream.v${PROTOCOL_VERSION}` as const;
-/** Subprotocols this build accepts, newest first. A future v2 server keeps v1 here while old tabs live. */
-export const SUPPORTED_SUBPROTOCOLS: readonly string[] = Object.freeze([SUBPROTOCOL]);
+export const SUBPROTOCOL_V1 = 'promstream.v1';
+/** Subprotocols this build accepts, newest first (a client offers them in this order, a server picks the first it knows). */
+export const SUPPORTED_SUBPROTOCOLS: readonly string[] = Object.freeze([SUBPROTOCOL, SUBPROTOCOL_V1]);
+/** The version a negotiated subprotocol names, or null for one this build does not speak. */
+export function protocolVersionOf(subprotocol: string | null | undefined): ProtocolVersion | null {
+  return subprotocol === SUBPROTOCOL ? 2 : subprotocol === SUBPROTOCOL_V1 ? 1 : null;
+}
 /** The WebSocket path on the public side. */
 export const WS_PATH = '/ws';
 /** Query parameter a resuming client puts in its URL so a proxy can route it to its replica. */

@@ -11,6 +11,7 @@ import { createClient } from '../client/node.js';
 import { CloseReasons, ServerMessageType,  SUBPROTOCOL, decodeServerFrame, encodeHello, parseServerMessage, type Welcome } from '../protocol/index.js';
 import { SERVE_OPTIONS, envName } from '../server/setup/option-table.js';
 import { REPO_ROOT, httpGet, killAllClis, runCli, startServe, type CliProcess, type ServingCli } from './support/spawn-cli.js';
+import { waitFor } from './support/wait-for.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const SEED_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'seed-config');
@@ -367,6 +368,30 @@ describe('promstream serve --transport', () => {
 });
 
 describe('promstream serve: SIGHUP reloads the whitelist', () => {
+  it('a SIGHUP during a reload is applied after it, so the newest file wins (hostile item 9)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'promstream-sighup-'));
+    const file = path.join(dir, 'metrics.json');
+    const counter = (name: string) => ({ name, help: 'h', type: 'counter', labels: [] });
+    try {
+      writeFileSync(file, JSON.stringify({ allowedMetrics: [counter('a_total')] }));
+      const server = await startServe(['--config', file, '--drain-window', '3s']);
+      // Three clients, so the reload's reconnects are spread over the 3 s window.
+      await Promise.all([0, 1, 2].map(() => helloPeer(server.port, {})));
+      writeFileSync(file, JSON.stringify({ allowedMetrics: [counter('a_total'), counter('b_total')] }));
+      server.proc.signal('SIGHUP');
+      await server.proc.waitForLog((r) => r.msg === 'whitelist reloaded; reconnecting clients for the new catalogue', { what: 'the first reload under way' });
+      writeFileSync(file, JSON.stringify({ allowedMetrics: [counter('a_total'), counter('c_total')] }));
+      server.proc.signal('SIGHUP');
+      await server.proc.waitForLog((r) => r.msg === 'SIGHUP during a reload: reloading again once it is done', { what: 'the second SIGHUP noted' });
+      await waitFor(async () => (await httpGet(`http://127.0.0.1:${server.metricsPort}/metrics`)).body.includes('c_total 0'), { what: 'the newest file applied', timeoutMs: 15_000 });
+      const body = (await httpGet(`http://127.0.0.1:${server.metricsPort}/metrics`)).body;
+      expect(body).not.toContain('b_total');
+      expect(server.proc.logs().filter((r) => r.msg === 'whitelist reload applied')).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('applies a valid whitelist and refuses an invalid one with every problem logged, keeping the old', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'promstream-sighup-'));
     const file = path.join(dir, 'metrics.json');

@@ -58,7 +58,7 @@ function welcomeFor(whitelist: Whitelist): Uint8Array {
   return encodeWelcome({
     sessionId: 'bench', token: 'bench', epoch: 'bench', lastAppliedSeq: 0, resumed: false, flushIntervalMs: DEFAULTS.flushIntervalMs,
     idleTimeoutMs: DEFAULTS.idleTimeoutMs, catalog: catalog.wire,
-    limits: { maxFrameBytes: DEFAULTS.maxFrameBytes, maxSamplesPerFrame: DEFAULTS.maxSamplesPerFrame, maxSampleValue: DEFAULTS.maxSampleValue },
+    limits: { maxFrameBytes: DEFAULTS.maxFrameBytes, maxSamplesPerFrame: DEFAULTS.maxSamplesPerFrame, maxSampleValue: DEFAULTS.maxSampleValue, maxFramesPerSecond: DEFAULTS.maxFramesPerSecond },
   }, catalog.encodedWire);
 }
 

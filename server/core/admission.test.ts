@@ -11,8 +11,8 @@ describe('Admission: the upgrade', () => {
   const cases = [
     { name: 'another path', req: upgradeRequest({ path: '/other' }), want: { accept: false, status: 404, message: 'WebSocket endpoint is /ws' } },
     { name: 'an origin not listed', req: upgradeRequest({ origin: 'https://evil.test' }), want: { accept: false, status: 403, message: 'origin not allowed' } },
-    { name: 'a listed origin', req: upgradeRequest({ origin: 'https://app.example.com' }), want: { accept: true, protocol: 'promstream.v1' } },
-    { name: 'no origin (not a browser)', req: upgradeRequest(), want: { accept: true, protocol: 'promstream.v1' } },
+    { name: 'a listed origin', req: upgradeRequest({ origin: 'https://app.example.com' }), want: { accept: true, protocol: 'promstream.v2' } },
+    { name: 'no origin (not a browser)', req: upgradeRequest(), want: { accept: true, protocol: 'promstream.v2' } },
     { name: 'an unknown version only: echoed, closed after the upgrade', req: upgradeRequest({ protocols: ['promstream.v9'] }), want: { accept: true, protocol: 'promstream.v9' } },
     { name: 'no subprotocol', req: upgradeRequest({ protocols: [] }), want: { accept: true, protocol: null } },
   ];

@@ -51,7 +51,8 @@ export class Admission {
     }
     // Browsers fail the handshake (and show only 1006) when the server picks none of the offered
     // subprotocols, so an unknown version is accepted as offered and then closed with 4000 and a reason.
-    const supported = req.protocols.find((p) => SUPPORTED_SUBPROTOCOLS.includes(p));
+    // The newest version both speak (SUPPORTED_SUBPROTOCOLS is newest first).
+    const supported = SUPPORTED_SUBPROTOCOLS.find((p) => req.protocols.includes(p));
     return { accept: true, protocol: supported ?? req.protocols[0] ?? null };
   }
 

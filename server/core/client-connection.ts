@@ -1,3 +1,4 @@
+import type { ProtocolVersion } from '../../protocol/index.js';
 import type { Peer } from '../transport/types.js';
 import type { Session } from './session-table.js';
 import type { TokenBucket } from './token-bucket.js';
@@ -23,8 +24,10 @@ export class ClientConnection {
     readonly urlSessionId: string | null,
     /** The client's address (from X-Forwarded-For with --trust-proxy), for the per-address limit. */
     readonly address: string,
-    /** Frames and pings per second. */
+    /** Frames, pings and pongs per second. */
     readonly frameBudget: TokenBucket,
+    /** The protocol version the subprotocol negotiated; the welcome and acks are spelled for it. */
+    readonly version: ProtocolVersion,
   ) {
     this.lastSeenMs = openedAtMs;
   }

@@ -80,9 +80,9 @@ describe('ConnectionHandler: sequence and acks', () => {
     f.handler.onMessage(conn, encodeDelta(1, v, [[0, 0, 2]], new Map()), true);
     f.handler.onMessage(conn, encodeDelta(2, v, [[0, 0, 3]], new Map()), true);
     expect(messagesOf(peer).slice(1)).toEqual([
-      { type: ServerMessageType.ACK, lastAppliedSeq: 1 },
-      { type: ServerMessageType.ACK, lastAppliedSeq: 1 },
-      { type: ServerMessageType.ACK, lastAppliedSeq: 2 },
+      { type: ServerMessageType.ACK, lastAppliedSeq: 1, rateLimitedSamples: 0 },
+      { type: ServerMessageType.ACK, lastAppliedSeq: 1, rateLimitedSamples: 0 },
+      { type: ServerMessageType.ACK, lastAppliedSeq: 2, rateLimitedSamples: 0 },
     ]);
     expect(f.whitelist.current.store.metrics[0]!.values[0]).toBe(5);
     f.handler.onMessage(conn, encodeDelta(4, v, [[0, 0, 3]], new Map()), true);
@@ -107,6 +107,27 @@ describe('ConnectionHandler: sequence and acks', () => {
     const second = welcomed(f, { app: 'student' }, first.welcome);
     expect(first.peer.closed).toEqual(closedWith(CloseReasons.sessionReplaced));
     expect(second.peer.closed).toBeNull();
+  });
+});
+
+describe('ConnectionHandler: protocol versions', () => {
+  it('speaks v1 to a client that offers only v1: three limits, two-element acks even when samples were dropped', () => {
+    const f = handlerFixture({ maxSamplesPerSecond: 1 }); // a bucket of 10 samples
+    const { conn, peer } = f.open({ protocols: ['promstream.v1'] }, 'promstream.v1');
+    f.handler.onMessage(conn, encodeHello({ app: 'student' }, null), true);
+    const w = welcomeOf(peer);
+    expect(w.limits.maxFramesPerSecond).toBeNull();
+    f.handler.onMessage(conn, encodeDelta(1, w.catalog.version, Array.from({ length: 15 }, () => [0, 0, 1]), new Map()), true);
+    expect(peer.sent.at(-1)).toEqual(new Uint8Array([0x92, 0x02, 0x01]));
+  });
+
+  it('tells a v2 client its frame rate and what the sample rate dropped', () => {
+    const f = handlerFixture({ maxSamplesPerSecond: 1, maxFramesPerSecond: 7 });
+    const { conn, peer, welcome } = welcomed(f);
+    expect(welcome.limits.maxFramesPerSecond).toBe(7);
+    f.handler.onMessage(conn, encodeDelta(1, welcome.catalog.version, Array.from({ length: 15 }, () => [0, 0, 1]), new Map()), true);
+    expect(messagesOf(peer).at(-1)).toEqual({ type: ServerMessageType.ACK, lastAppliedSeq: 1, rateLimitedSamples: 5 });
+    expect(f.whitelist.current.store.metrics[0]!.values[0]).toBe(10);
   });
 });
 

@@ -5,13 +5,15 @@ import {
   CloseReasons,
   DecodeError,
   RejectReason,
+  PROTOCOL_VERSION,
   SESSION_QUERY_PARAM,
-  SUPPORTED_SUBPROTOCOLS,
   decodeClientFrame,
   encodeAck,
+  encodeAckWithDrops,
   encodeWelcome,
   isServerCloseReason,
   parseClientMessage,
+  protocolVersionOf,
   type Delta,
   type Hello,
   type ServerCloseReason,
@@ -39,8 +41,14 @@ const EVICTIONS_PER_ADDRESS = { ratePerSecond: 1, burst: 10 } as const;
 /** Addresses whose eviction budgets are remembered; the oldest are forgotten past this. */
 const MAX_EVICTION_BUDGETS = 10_000;
 
-/** A client-reported drop count above this per frame is capped: it is only the client's word. */
+/** A client-reported drop count above this per frame and reason is capped: it is only the client's word. */
 const MAX_REPORTED_DROPS_PER_FRAME = 1_000_000;
+/**
+ * What one session may report dropping, over time: a bucket of a million, refilled 10 000 a second.
+ * Far above an honest page (a recording loop gone wrong reports tens of thousands), far below the
+ * hundreds of millions a hostile one could claim per second with the per-frame cap alone.
+ */
+const REPORTED_DROPS = { perSecond: 10_000, burst: 1_000_000 } as const;
 const CLIENT_DROP_REASON_SET: ReadonlySet<string> = new Set(CLIENT_DROP_REASONS);
 
 /** The limits and timings the protocol state machine applies (startServer's resolved options have them all). */
@@ -94,11 +102,12 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     const address = this.admission.addressOf(req);
     const now = nowMs();
     const urlSessionId = new URLSearchParams(req.query).get(SESSION_QUERY_PARAM);
-    const conn = new ClientConnection(peer, now, urlSessionId, address, new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond * 2, now));
+    const version = protocolVersionOf(protocol);
+    const conn = new ClientConnection(peer, now, urlSessionId, address, new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond * 2, now), version ?? PROTOCOL_VERSION);
     this.live.add(conn);
     const refused = this.admission.admit(address);
     if (refused !== null) this.closeWith(conn, refused);
-    else if (protocol === null || !SUPPORTED_SUBPROTOCOLS.includes(protocol)) this.closeWith(conn, CloseReasons.unsupportedVersion);
+    else if (version === null) this.closeWith(conn, CloseReasons.unsupportedVersion);
     return conn;
   }
 
@@ -205,8 +214,8 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     conn.peer.send(encodeWelcome({
       sessionId: session.id, token: session.token, epoch, lastAppliedSeq: session.lastAppliedSeq, resumed: resume !== null,
       flushIntervalMs: options.flushIntervalMs, idleTimeoutMs: options.idleTimeoutMs, catalog: catalog.wire,
-      limits: { maxFrameBytes: options.maxFrameBytes, maxSamplesPerFrame: options.maxSamplesPerFrame, maxSampleValue: options.maxSampleValue },
-    }, catalog.encodedWire));
+      limits: { maxFrameBytes: options.maxFrameBytes, maxSamplesPerFrame: options.maxSamplesPerFrame, maxSampleValue: options.maxSampleValue, maxFramesPerSecond: options.maxFramesPerSecond },
+    }, catalog.encodedWire, conn.version));
   }
 
   /**
@@ -241,27 +250,35 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     let applied = 0;
     // Samples beyond the session's budget are dropped (counted), the rest of the frame applies.
     const allowed = session.sampleBudget.takeUpTo(now, delta.samples.length);
-    if (allowed < delta.samples.length) this.rejected.set(RejectReason.RATE_LIMITED, delta.samples.length - allowed);
+    const rateLimited = delta.samples.length - allowed;
+    if (rateLimited > 0) this.rejected.set(RejectReason.RATE_LIMITED, rateLimited);
     const gauges = (session.gauges ??= new Map());
     for (let i = 0; i < allowed; i++) {
       const reason = store.apply(delta.samples[i], gauges);
       if (reason === null) applied++;
       else this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     }
-    if (delta.drops.size > 0) {
-      for (const [reason, n] of delta.drops) {
-        if (CLIENT_DROP_REASON_SET.has(reason) && n > 0) this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + Math.min(n, MAX_REPORTED_DROPS_PER_FRAME));
-      }
-    }
     if (this.rejected.size > 0) {
       for (const [reason, n] of this.rejected) metrics.rejectedSamples.inc({ reason }, n);
       this.rejected.clear();
     }
+    if (delta.drops.size > 0) this.countReportedDrops(session, delta.drops, now);
     session.lastAppliedSeq = delta.seq;
     metrics.hot.samples += applied;
     // from the frame's arrival: decode, checks and apply (one clock read fewer per frame)
     metrics.frameApplySeconds.observe((this.deps.nowMs() - now) / 1000);
-    conn.peer.send(encodeAck(delta.seq));
+    // v2 tells the client what its sample rate cost it, so that flush() does not read as "all arrived".
+    conn.peer.send(rateLimited > 0 && conn.version >= 2 ? encodeAckWithDrops(delta.seq, rateLimited) : encodeAck(delta.seq));
+  }
+
+  /** What the client says it dropped: known reasons only, capped per frame and per session over time. */
+  private countReportedDrops(session: Session<ClientConnection>, drops: ReadonlyMap<string, number>, now: number): void {
+    const budget = (session.dropBudget ??= new TokenBucket(REPORTED_DROPS.perSecond, REPORTED_DROPS.burst, now));
+    for (const [reason, n] of drops) {
+      if (!CLIENT_DROP_REASON_SET.has(reason) || n <= 0) continue;
+      const granted = budget.takeUpTo(now, Math.min(n, MAX_REPORTED_DROPS_PER_FRAME));
+      if (granted > 0) this.deps.metrics.clientDroppedSamples.inc({ reason }, granted);
+    }
   }
 
   private sessionLabelsOf(given: ReadonlyMap<string, string>): Readonly<Record<string, string>> | null {

@@ -16,6 +16,8 @@ export interface Session<C> {
   detachedAtMs: number;
   /** Samples-per-second budget, created by the owner of the table. */
   readonly sampleBudget: TokenBucket;
+  /** Budget for the drop counts the client reports, made the first time it reports any. */
+  dropBudget: TokenBucket | null;
 }
 
 const newId = (): string => randomBytes(16).toString('base64url');
@@ -37,7 +39,7 @@ export class SessionTable<C> {
   }
 
   create(labels: Readonly<Record<string, string>>, attachTo: C, sampleBudget: TokenBucket): Session<C> {
-    const session: Session<C> = { id: newId(), token: newId(), labels, lastAppliedSeq: 0, attachedTo: attachTo, gauges: null, detachedAtMs: 0, sampleBudget };
+    const session: Session<C> = { id: newId(), token: newId(), labels, lastAppliedSeq: 0, attachedTo: attachTo, gauges: null, detachedAtMs: 0, sampleBudget, dropBudget: null };
     this.byId.set(session.id, session);
     return session;
   }

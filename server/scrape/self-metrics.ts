@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { REJECT_REASONS, CloseReasons, isKnownCloseCode } from '../../protocol/index.js';
+import { CLIENT_DROP_REASONS, CloseReasons, SERVER_REJECT_REASONS, isKnownCloseCode } from '../../protocol/index.js';
 import type { LabelSpec } from '../config/types.js';
 import { PlainHistogram } from './plain-histogram.js';
 
@@ -17,6 +17,7 @@ export class SelfMetrics {
   readonly receivedBytes: Counter;
   readonly samplesApplied: Counter;
   readonly rejectedSamples: Counter<'reason'>;
+  readonly clientDroppedSamples: Counter<'reason'>;
   readonly protocolErrors: Counter<'reason'>;
   readonly closes: Counter<'code'>;
   /** Observed once per frame: a plain-array histogram, not prom-client's (see plain-histogram.ts). */
@@ -61,10 +62,17 @@ export class SelfMetrics {
       collect() { this.inc(hot.samples); hot.samples = 0; },
     });
     this.rejectedSamples = new Counter({
-      name: 'promstream_rejected_samples_total', help: 'Samples dropped by the server or reported dropped by clients, by reason.',
+      name: 'promstream_rejected_samples_total', help: 'Samples the server dropped, by reason (what clients report dropping is promstream_client_dropped_samples_total).',
       labelNames: ['reason'], registers,
     });
-    for (const reason of REJECT_REASONS) this.rejectedSamples.inc({ reason }, 0);
+    for (const reason of SERVER_REJECT_REASONS) this.rejectedSamples.inc({ reason }, 0);
+    // Only the client's word, and capped per session (connection-handler.ts): apart, so that a client
+    // cannot set off the server's own rejection alert.
+    this.clientDroppedSamples = new Counter({
+      name: 'promstream_client_dropped_samples_total', help: 'Samples clients report they dropped before sending, by reason (capped per session).',
+      labelNames: ['reason'], registers,
+    });
+    for (const reason of CLIENT_DROP_REASONS) this.clientDroppedSamples.inc({ reason }, 0);
     this.protocolErrors = new Counter({
       name: 'promstream_protocol_errors_total', help: 'Connections closed for a frame- or connection-level problem, by reason.',
       labelNames: ['reason'], registers,

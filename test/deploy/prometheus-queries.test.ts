@@ -138,7 +138,7 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
     expect(failed.errors).toEqual([]);
     // The number that matters most: the live client count (6 simulated + the stray one).
     expect(await prometheus.waitForValue('sum(connected_clients{job="promstream"})', (v) => v === 7)).toBe(7);
-    expect(await prometheus.waitForValue('sum(promstream_rejected_samples_total{job="promstream",reason="label_not_allowed"})', (v) => v >= 1)).toBeGreaterThanOrEqual(1);
+    expect(await prometheus.waitForValue('sum(promstream_client_dropped_samples_total{job="promstream",reason="label_not_allowed"})', (v) => v >= 1)).toBeGreaterThanOrEqual(1);
     expect(await prometheus.waitForValue('sum(promstream_protocol_errors_total{job="promstream",reason="text_frame"})', (v) => v === 1)).toBe(1);
   }, 90_000);
 

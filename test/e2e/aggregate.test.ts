@@ -112,10 +112,10 @@ describe.each(TRANSPORTS)('aggregation end to end over %s', (transport) => {
     await c.flush();
     const m = await scrape(server.metricsPort);
     expect(valueOf(m, 'usage_total{feature="a"}')).toBe(5);
-    expect(valueOf(m, 'promstream_rejected_samples_total{reason="unknown_metric"}')).toBe(2);
-    expect(valueOf(m, 'promstream_rejected_samples_total{reason="label_not_allowed"}')).toBe(2);
-    expect(valueOf(m, 'promstream_rejected_samples_total{reason="non_finite"}')).toBe(1);
-    expect(valueOf(m, 'promstream_rejected_samples_total{reason="negative"}')).toBe(1);
+    expect(valueOf(m, 'promstream_client_dropped_samples_total{reason="unknown_metric"}')).toBe(2);
+    expect(valueOf(m, 'promstream_client_dropped_samples_total{reason="label_not_allowed"}')).toBe(2);
+    expect(valueOf(m, 'promstream_client_dropped_samples_total{reason="non_finite"}')).toBe(1);
+    expect(valueOf(m, 'promstream_client_dropped_samples_total{reason="negative"}')).toBe(1);
     expect([...m.keys()].some((k) => k.includes('not_whitelisted') || k.includes('zzz'))).toBe(false);
   });
 
@@ -131,7 +131,7 @@ describe.each(TRANSPORTS)('aggregation end to end over %s', (transport) => {
     expect(valueOf(m, 'usage_total{feature="c"}')).toBe(4);
     expect(valueOf(m, 'rt_seconds_bucket{host="y",le="0.1"}')).toBe(0);
     expect(valueOf(m, 'rt_seconds_bucket{host="y",le="0.5"}')).toBe(1);
-    expect(valueOf(m, 'promstream_rejected_samples_total{reason="unknown_metric"}')).toBe(1);
+    expect(valueOf(m, 'promstream_client_dropped_samples_total{reason="unknown_metric"}')).toBe(1);
   });
 
   it('splits a delta bigger than maxSamplesPerFrame into several frames', async () => {

@@ -173,7 +173,7 @@ describe.each(TRANSPORTS)('bad input over %s: a close code for the offender, not
     await c.next((m) => (m.type === 2 && m.lastAppliedSeq === 1 ? m : undefined));
     c.send(encodeDelta(1, v, [[0, 0, 2]], new Map())); // resend after a "lost" ack
     await c.next((m, ) => (m.type === 2 && c.messages.filter((x) => x.type === 2).length === 2 ? m : undefined));
-    expect(c.messages.filter((x) => x.type === 2)).toEqual([{ type: 2, lastAppliedSeq: 1 }, { type: 2, lastAppliedSeq: 1 }]);
+    expect(c.messages.filter((x) => x.type === 2)).toEqual([{ type: 2, lastAppliedSeq: 1, rateLimitedSamples: 0 }, { type: 2, lastAppliedSeq: 1, rateLimitedSamples: 0 }]);
     c.send(encodeDelta(3, v, [[0, 0, 100]], new Map()));
     await expectClosedWith(c, CloseReasons.sequenceGap);
     const m = await scrape(server.metricsPort);
@@ -245,13 +245,15 @@ describe.each(TRANSPORTS)('bad input over %s: a close code for the offender, not
     c.ws.close(1000);
   });
 
-  it('client-reported drops are counted under known reasons only, capped per frame', async () => {
+  it('client-reported drops are counted under known reasons only, capped per frame, apart from the server\'s own', async () => {
     const { c, w } = await welcomed();
     c.send(encodeDelta(1, w.catalog.version, [], new Map([['unknown_metric', 4], ['made_up_reason', 9], ['negative', 2_000_000]])));
     await c.next((m) => (m.type === 2 ? m : undefined));
     const m = await scrape(server.metricsPort);
-    expect(valueOf(m, 'promstream_rejected_samples_total{reason="unknown_metric"}')).toBe(4);
-    expect(valueOf(m, 'promstream_rejected_samples_total{reason="negative"}')).toBe(1_000_000);
+    expect(valueOf(m, 'promstream_client_dropped_samples_total{reason="unknown_metric"}')).toBe(4);
+    // 2 000 000 claimed: a frame counts at most 1 000 000, and the session's bucket holds 1 000 000 in all
+    expect(valueOf(m, 'promstream_client_dropped_samples_total{reason="negative"}')).toBe(1_000_000 - 4);
+    expect(valueOf(m, 'promstream_rejected_samples_total{reason="unknown_metric"}')).toBe(0);
     expect([...m.keys()].some((k) => k.includes('made_up_reason'))).toBe(false);
     c.ws.close(1000);
   });

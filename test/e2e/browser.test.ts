@@ -175,9 +175,9 @@ describeWithChromium('the browser client in Chromium', () => {
       expect(valueOf(m, 'connected_clients{app="student"}')).toBe(2);
       expect(valueOf(m, 'connected_clients{app="teacher"}')).toBe(1);
       // dropped in the tabs (evil label value, rt_seconds{host=nowhere}; evil_total; a negative increment) and counted
-      expect(delta('promstream_rejected_samples_total{reason="label_not_allowed"}')).toBe(3 * 2);
-      expect(delta('promstream_rejected_samples_total{reason="unknown_metric"}')).toBe(3);
-      expect(delta('promstream_rejected_samples_total{reason="negative"}')).toBe(3);
+      expect(delta('promstream_client_dropped_samples_total{reason="label_not_allowed"}')).toBe(3 * 2);
+      expect(delta('promstream_client_dropped_samples_total{reason="unknown_metric"}')).toBe(3);
+      expect(delta('promstream_client_dropped_samples_total{reason="negative"}')).toBe(3);
       expect([...m.keys()].filter((k) => k.includes('evil') || k.includes('nowhere'))).toEqual([]);
     });
 
@@ -204,9 +204,9 @@ describeWithChromium('the browser client in Chromium', () => {
       const delta = (series: string): number => valueOf(m, series) - valueOf(before, series);
       expect(delta('usage_total{feature="c"}')).toBe(50_000);
       expect(delta('rt_seconds_count{host="x"}')).toBe(1 + 25_000); // with the page's own 0.3 from before the script loaded
-      expect(delta('promstream_rejected_samples_total{reason="unknown_metric"}')).toBe(50_000 + 1);
-      expect(delta('promstream_rejected_samples_total{reason="label_not_allowed"}')).toBe(25_000 + 1);
-      expect(delta('promstream_rejected_samples_total{reason="non_finite"}')).toBe(50_000);
+      expect(delta('promstream_client_dropped_samples_total{reason="unknown_metric"}')).toBe(50_000 + 1);
+      expect(delta('promstream_client_dropped_samples_total{reason="label_not_allowed"}')).toBe(25_000 + 1);
+      expect(delta('promstream_client_dropped_samples_total{reason="non_finite"}')).toBe(50_000);
     });
 
     it('sums the gauges of two tabs; a closed tab takes its part with it', async () => {

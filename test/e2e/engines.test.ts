@@ -90,8 +90,8 @@ for (const engine of ENGINES) {
       expect(delta('rt_seconds_count{host="x"}')).toBe(1);
       expect(delta('rt_seconds_bucket{host="x",le="0.5"}')).toBe(1);
       // the evil label value and the unknown metric were dropped in the page and counted
-      expect(delta('promstream_rejected_samples_total{reason="label_not_allowed"}')).toBe(1);
-      expect(delta('promstream_rejected_samples_total{reason="unknown_metric"}')).toBe(1);
+      expect(delta('promstream_client_dropped_samples_total{reason="label_not_allowed"}')).toBe(1);
+      expect(delta('promstream_client_dropped_samples_total{reason="unknown_metric"}')).toBe(1);
     });
 
     it('N trusted clicks on a button give exactly +N in /metrics', async () => {

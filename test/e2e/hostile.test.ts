@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { maskedFrame, rawUpgrade, ServerFrameReader } from '../../bench/generators/raw-websocket.js';
-import { createClient, type PromstreamClient } from '../../client/node.js';
+import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
 import { decodeServerFrame, encodeDelta, encodeHello, parseServerMessage } from '../../protocol/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { TRANSPORTS } from '../support/server-harness.js';
@@ -53,6 +53,72 @@ async function rawPeer(port: number, hello = true): Promise<RawPeer> {
   }
   return peer;
 }
+
+describe.each(TRANSPORTS)('alert hygiene against the real process over %s (item 9)', (transport) => {
+  const clients: PromstreamClient[] = [];
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+    await killAllClis();
+  });
+
+  it("a client's drop reports are capped per session and kept apart from the server's own rejections", async () => {
+    const s = await startServe([...DEMO, '--transport', transport]);
+    const liar = await rawPeer(s.port);
+    sockets.push(liar.socket);
+    const w = liar.messages[0]!;
+    if (w.type !== 1) throw new Error('expected a welcome');
+    // 30 frames each claiming the per-frame maximum: 30 million drops in a moment.
+    for (let seq = 1; seq <= 30; seq++) liar.socket.write(maskedFrame(encodeDelta(seq, w.catalog.version, [], new Map([['unknown_metric', 1_000_000]]))));
+    await waitFor(() => liar.messages.length > 30, { what: 'every frame acknowledged' });
+    const m = await scrape(s.metricsPort);
+    // The session's bucket: a million, refilled 10 000 a second (plus what came in during the ~frames).
+    const claimed = valueOf(m, 'promstream_client_dropped_samples_total{reason="unknown_metric"}');
+    expect(claimed).toBeGreaterThanOrEqual(1_000_000);
+    expect(claimed).toBeLessThan(1_100_000);
+    expect(valueOf(m, 'promstream_rejected_samples_total{reason="unknown_metric"}')).toBe(0);
+  });
+
+  it('an honest increment-and-flush loop never runs into the frame limit: the client paces itself', async () => {
+    const s = await startServe([...DEMO, '--transport', transport]);
+    const closes: number[] = [];
+    const c = createClient({ url: `ws://127.0.0.1:${s.port}/ws`, labels: { app: 'demo' }, onStatus: (st) => st.type === 'disconnected' && closes.push(st.code) });
+    clients.push(c);
+    // Bounded: 60 flushes (past the bucket of 40), at the 20 frames/s the server allows about 3.3 s.
+    for (let i = 0; i < 60; i++) {
+      c.increment('demo_clicks_total', { button: 'blue' }, 1);
+      await c.flush();
+    }
+    const m = await scrape(s.metricsPort);
+    expect(closes).toEqual([]);
+    expect(valueOf(m, 'promstream_protocol_errors_total{reason="frame_rate_limit"}')).toBe(0);
+    expect(valueOf(m, 'demo_clicks_total{button="blue"}')).toBe(60);
+    expect(valueOf(m, 'promstream_sessions_opened_total')).toBe(1);
+  }, 30_000);
+
+  it('samples dropped for the sample rate are said in the ack, and the client reports them', async () => {
+    const s = await startServe([...DEMO, '--transport', transport, '--max-samples-per-second', '1']); // a bucket of 10
+    const seen: ClientStatus[] = [];
+    const c = createClient({ url: `ws://127.0.0.1:${s.port}/ws`, labels: { app: 'demo' }, onStatus: (st) => seen.push(st) });
+    clients.push(c);
+    for (const task of ['load', 'save']) for (let i = 0; i < 8; i++) c.observe('demo_task_duration_seconds', { task }, i / 10);
+    c.set('demo_tabs_presenting', {}, 1);
+    for (const button of ['red', 'green', 'blue']) c.increment('demo_clicks_total', { button }, 1);
+    await c.flush();
+    // 2 histogram + 1 gauge + 3 counter samples in one frame is 6: under the bucket. Ten more frames of 6 are not.
+    let dropped = 0;
+    for (let i = 0; i < 3; i++) {
+      for (const button of ['red', 'green', 'blue']) c.increment('demo_clicks_total', { button }, 1);
+      for (const task of ['load', 'save']) c.observe('demo_task_duration_seconds', { task }, 0.1);
+      await c.flush();
+    }
+    for (const st of seen) if (st.type === 'rate-limited') dropped += st.samples;
+    const m = await scrape(s.metricsPort);
+    expect(dropped).toBeGreaterThan(0);
+    expect(valueOf(m, 'promstream_rejected_samples_total{reason="rate_limited"}')).toBe(dropped);
+  });
+});
 
 describe.each(TRANSPORTS)('hostile peers against the real process over %s', (transport) => {
   const clients: PromstreamClient[] = [];

@@ -164,7 +164,8 @@ describe.each(TRANSPORTS)('limits over %s: each breach gets its close code and c
     const m = await scrape(s.metricsPort);
     expect(valueOf(m, 'usage_total{feature="a"}')).toBe(1001);
     expect(valueOf(m, 'rt_seconds_count{host="x"}')).toBe(0);
-    expect(valueOf(m, 'promstream_rejected_samples_total{reason="too_large"}')).toBe(3);
+    // the client knows the limit from the welcome: dropped there, and reported
+    expect(valueOf(m, 'promstream_client_dropped_samples_total{reason="too_large"}')).toBe(3);
   });
 });
 
