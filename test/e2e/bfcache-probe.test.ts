@@ -52,6 +52,8 @@ const VARIANTS = {
   'close-navigate+slow': 'close in navigation.onnavigate; the next page answers after 300 ms',
   /** The socket lives in a dedicated Worker and stays open when the page is left. */
   'worker-open': 'socket open in a dedicated worker when leaving',
+  /** The socket lives in a SharedWorker (made from a blob: URL) and stays open when the page is left. */
+  'sharedworker-open': 'socket open in a shared worker when leaving',
   /** bare, but the page is served with Cache-Control: no-store. */
   'bare+nostore': 'no socket, no listeners; Cache-Control: no-store',
 } as const;
@@ -181,6 +183,16 @@ function probePage(variant: Variant, wsPort: number, id: string): string {
     'ws.onclose = function (e) { postMessage(["ws-close", { code: e.code, wasClean: e.wasClean, why: "in worker" }]); };'
   ], { type: 'text/javascript' })));
   worker.onmessage = function (e) { log(e.data[0], e.data[1]); if (e.data[0] === 'ws-open') sockets.push({ readyState: 1 }); };
+  ` : strategy === 'sharedworker-open' ? `
+  var shared = new SharedWorker(URL.createObjectURL(new Blob([
+    'var ports = []; var ws = null;' +
+    'onconnect = function (e) { var port = e.ports[0]; ports.push(port); if (ws === null) {' +
+    ' ws = new WebSocket(' + JSON.stringify(URL_WS) + ');' +
+    ' ws.onopen = function () { ports.forEach(function (p) { p.postMessage(["ws-open", 1]); }); };' +
+    ' ws.onclose = function (e) { ports.forEach(function (p) { p.postMessage(["ws-close", { code: e.code, wasClean: e.wasClean, why: "in shared worker" }]); }); };' +
+    '} else if (ws.readyState === 1) port.postMessage(["ws-open", 1]); };'
+  ], { type: 'text/javascript' })));
+  shared.port.onmessage = function (e) { log(e.data[0], e.data[1]); if (e.data[0] === 'ws-open') sockets.push({ readyState: 1 }); };
   ` : socket ? `open('on load');` : ''}
 </script></body></html>`;
 }
@@ -344,6 +356,7 @@ const MEASURED: Record<EngineName, Record<Variant, Expectation>> = {
     'close-beforeunload+slow': { cached: true, away: CLIENT_CODE },
     'close-navigate+slow': { cached: true, away: CLIENT_CODE },
     'worker-open': { cached: true, away: 'alive' },
+    'sharedworker-open': { cached: true, away: 'alive' },
     // Chromium 156 caches no-store pages (that have nothing else against them)
     'bare+nostore': { cached: true },
   },
@@ -365,6 +378,7 @@ const MEASURED: Record<EngineName, Record<Variant, Expectation>> = {
     'close-beforeunload+slow': { cached: false, away: CLIENT_CODE },
     'close-navigate+slow': { cached: false, away: CLIENT_CODE },
     'worker-open': { cached: false, away: 1001 },
+    'sharedworker-open': { cached: true, away: 'alive' },
     'bare+nostore': { cached: false },
   },
   webkit: {
@@ -387,6 +401,7 @@ const MEASURED: Record<EngineName, Record<Variant, Expectation>> = {
     'close-navigate+slow': { cached: true, away: 1001 },
     // a worker's socket is left open through the cache (and still open after the restore)
     'worker-open': { cached: true, away: 'alive' },
+    'sharedworker-open': { cached: true, away: 'alive' },
     'bare+nostore': { cached: true },
   },
 };
