@@ -1,5 +1,6 @@
 import { ClientCore } from './client-core.js';
 import { watchPageLifecycle } from './page-lifecycle.js';
+import { needsWorkerHeldSocket, workerHeldSocketFactory } from './worker-socket.js';
 import type { PendingDeltas } from './pending-deltas.js';
 import type { ClientOptions, PromstreamClient, SocketFactory, SocketLike } from './types.js';
 
@@ -9,12 +10,16 @@ export { ClientErrorCode, ClosedByServerError, PromstreamClientError } from './e
 /** Browsers (and bundlers targeting them) use the platform's WebSocket. */
 const openBrowserSocket: SocketFactory = (url, protocols) => new WebSocket(url, protocols) as unknown as SocketLike;
 
-/** The client core plus the page's life: flush when the tab is hidden or left, reconnect when back online. */
+/**
+ * The client core plus the page's life: flush when the tab is hidden, suspend into and resume from the
+ * back/forward cache, end the session when the page is unloaded, reconnect when back online; its socket
+ * held by a per-page SharedWorker where one can be had (worker-socket.ts).
+ */
 export class BrowserClient extends ClientCore {
   private readonly stopWatchingPage: () => void;
 
   constructor(options: ClientOptions, recorded?: PendingDeltas) {
-    super(options, openBrowserSocket, recorded);
+    super(options, typeof navigator === 'object' && needsWorkerHeldSocket(navigator.userAgent) ? workerHeldSocketFactory(openBrowserSocket) : openBrowserSocket, recorded);
     this.stopWatchingPage = watchPageLifecycle(this);
   }
 

@@ -61,6 +61,8 @@ export class ClientCore implements PromstreamClient {
   private bugReported = false;
   private attempt = 0;
   private closed = false;
+  /** The page is in the back/forward cache: no socket, no reconnect, until resume(). */
+  private suspended = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private flushTimer: ReturnType<typeof setInterval> | null = null;
   /** A frame held back to keep to the server's frame rate (maxFramesPerSecond), sent when it fires. */
@@ -169,7 +171,7 @@ export class ClientCore implements PromstreamClient {
    * wait of minutes instead of seconds) became visible, or the network is back. No-op while connected.
    */
   reconnectNow(): void {
-    if (this.reconnectTimer === null || this.closed) return;
+    if (this.reconnectTimer === null || this.closed || this.suspended) return;
     clearTimeout(this.reconnectTimer);
     this.connect();
   }
@@ -183,6 +185,55 @@ export class ClientCore implements PromstreamClient {
     this.reconnectNow();
     const socket = this.socket;
     if (!this.closed && this.ready && socket !== null && this.inFlight !== null) this.abandon(socket, ClientCloseReasons.networkChanged);
+  }
+
+  /**
+   * The page goes into the back/forward cache (`pagehide` with `persisted`): what is pending goes out
+   * as a frame if one can, and the socket is closed with 4102, so that the cached page leaves
+   * connected_clients; nothing reconnects until resume(). The session stays resumable on the server.
+   */
+  suspend(): void {
+    if (this.closed || this.suspended) return;
+    this.trySend();
+    this.suspended = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const socket = this.socket;
+    if (socket !== null) this.abandon(socket, ClientCloseReasons.pageCached);
+  }
+
+  /** The page is shown again from the cache (`pageshow` with `persisted`): reconnect now and resume. */
+  resume(): void {
+    if (!this.suspended) return;
+    this.suspended = false;
+    if (!this.closed && this.socket === null && this.reconnectTimer === null) this.connect();
+  }
+
+  /**
+   * The page is being unloaded for good (`pagehide` without `persisted`): nothing here can be awaited, so
+   * every pending delta goes out now, one frame after another (the server applies them in order), then
+   * the goodbye that ends the session. The client is closed afterwards.
+   */
+  endNow(): void {
+    if (this.closed) return;
+    const socket = this.socket;
+    const w = this.welcome;
+    if (this.ready && socket !== null && w !== null && this.catalog !== null) {
+      // Bounded: each frame takes at least one entry or the drop counts out of pending.
+      for (let i = 0; i < 1000 && !this.pending.isEmpty; i++) {
+        const frame = takeFrame(this.pending, this.catalog, w.limits, this.nextSeq++, this.sendAllGauges);
+        this.sendAllGauges = false;
+        socket.send(frame.bytes);
+      }
+      socket.send(encodeGoodbye());
+    }
+    this.closed = true;
+    this.stopTimers();
+    this.waiters.rejectAll(new PromstreamClientError(ClientErrorCode.CLIENT_CLOSED, 'promstream client closed: the page was unloaded'));
+    if (socket !== null) {
+      socket.onopen = socket.onmessage = socket.onclose = null;
+      socket.close(ClientCloseReasons.endSession.code, ClientCloseReasons.endSession.reason);
+    }
   }
 
   private status(s: ClientStatus): void {
@@ -341,7 +392,7 @@ export class ClientCore implements PromstreamClient {
     this.ready = false;
     if (this.welcomeTimer !== null) clearTimeout(this.welcomeTimer);
     for (const r of this.closeResolvers.splice(0)) r();
-    if (this.closed) return;
+    if (this.closed || this.suspended) return;
     this.scheduleReconnect(code, reason);
   }
 

@@ -28,6 +28,7 @@ export const CloseCode = {
   CATALOG_CHANGED: 4006,
   CLIENT_ACK_TIMEOUT: 4100,
   CLIENT_WELCOME_TIMEOUT: 4101,
+  CLIENT_PAGE_CACHED: 4102,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -105,13 +106,15 @@ export interface ClientCloseReason extends CloseReason {
 
 /** Every reason the reference client closes its connection for. */
 export const ClientCloseReasons = /* @__PURE__ */ Object.freeze({
-  /** close(): after its goodbye; the session ends. */
+  /** close(), or a page unloaded for good: after its goodbye, which is what ends the session. */
   endSession: { code: 1000, reason: 'client closed', resumable: false },
   /** The frame in flight was not acknowledged within the idle timeout: the path is dead, resume on a new one. */
   ackTimeout: { code: 4100, reason: 'no ack in time', resumable: true },
   /** The network changed with a frame in flight: resume on a fresh connection. */
   networkChanged: { code: 4100, reason: 'network changed before the ack', resumable: true },
   welcomeTimeout: { code: 4101, reason: 'no welcome in time', resumable: true },
+  /** The page went into the back/forward cache: it leaves connected_clients, and resumes when shown again. */
+  pageCached: { code: 4102, reason: 'page kept in the back/forward cache', resumable: true },
   badServerFrame: { code: 1007, reason: 'bad frame from server', resumable: true },
 } satisfies Record<string, ClientCloseReason>);
 export type ClientCloseReasonName = keyof typeof ClientCloseReasons;

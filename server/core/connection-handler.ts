@@ -141,9 +141,11 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
         this.countServerClose(byTransport);
         this.detach(conn, false);
       } else {
-        // The client (or the network) closed it. 1000/1001 is a clean end: page hide, close().
+        // The client (or the network, or the browser) closed it. Only a goodbye ends a session: a
+        // browser closes with 1001 when a page goes into the back/forward cache, and that page may come
+        // back and resume (PROTOCOL.md).
         this.deps.metrics.countClose(code);
-        this.detach(conn, code === 1000 || code === 1001);
+        this.detach(conn, false);
       }
     }
     conn.phase = 'closed';
