@@ -58,8 +58,18 @@ function cleanEnv(env: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   return { ...out, ...env };
 }
 
-export function spawnCli(args: readonly string[], { env = {} as Readonly<Record<string, string>>, cwd = REPO_ROOT } = {}): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export interface SpawnOptions {
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  /**
+   * A file descriptor to give the child as its stdout (a FIFO the test reads or stalls) instead of a
+   * pipe this helper reads; stdoutLines and logs() then stay empty.
+   */
+  readonly stdoutFd?: number;
+}
+
+export function spawnCli(args: readonly string[], { env = {}, cwd = REPO_ROOT, stdoutFd }: SpawnOptions = {}): CliProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not spawn ${BIN}`);
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
@@ -84,7 +94,7 @@ export function spawnCli(args: readonly string[], { env = {} as Readonly<Record<
       notify();
     });
   };
-  collect(child.stdout!, stdoutLines);
+  if (child.stdout !== null) collect(child.stdout, stdoutLines);
   collect(child.stderr!, stderrLines);
 
   const exited = new Promise<Exit>((resolve) => {
