@@ -3,5 +3,5 @@
 import { main } from '../dist/server/setup/cli.js';
 
 const code = await main(process.argv.slice(2));
-// After a drain nothing is left to wait for; setImmediate lets the last log line leave first.
+// After a drain nothing is left to wait for, and the log is written synchronously (stdout-destination.ts).
 setImmediate(() => process.exit(code));

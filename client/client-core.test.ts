@@ -2,7 +2,7 @@
  * The client core against a scripted socket: what it sends, when, and what it makes of the server's
  * answers. The end-to-end tests run the same client against the real server.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ClientMessageType, 
   decodeClientFrame,
@@ -60,11 +60,14 @@ const welcome = (over: Partial<Omit<Welcome, 'type'>> = {}): Uint8Array =>
     limits: { maxFrameBytes: 32 * 1024, maxSamplesPerFrame: 4096, maxSampleValue: 1e9, maxFramesPerSecond: 20 }, ...over,
   });
 
-function client(recorded?: PendingDeltas, flushTimeout = 2_000) {
+function client(recorded?: PendingDeltas, flushTimeout = 2_000, flushInterval?: number) {
   const sockets: ScriptedSocket[] = [];
   const statuses: ClientStatus[] = [];
   const c = new ClientCore(
-    { url: 'ws://127.0.0.1:1/ws', labels: { app: 'student' }, backoff: { baseMs: 0, capMs: 0 }, onStatus: (s) => statuses.push(s), flushTimeout },
+    {
+      url: 'ws://127.0.0.1:1/ws', labels: { app: 'student' }, backoff: { baseMs: 0, capMs: 0 }, onStatus: (s) => statuses.push(s), flushTimeout,
+      ...(flushInterval === undefined ? {} : { flushInterval }),
+    },
     (url) => {
       const s = new ScriptedSocket(url);
       sockets.push(s);
@@ -203,6 +206,55 @@ describe('ClientCore', () => {
     unwelcomed.c.increment('usage_total', { feature: 'a' }, 1);
     await unwelcomed.c.close();
     await expect(unwelcomed.c.flush()).rejects.toMatchObject({ code: 'PROMSTREAM_CLIENT_CLOSED' });
+  });
+
+  describe('the ack timeout (4100)', () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('applies only to a frame sent on the current, welcomed socket, timed from when it was sent there', async () => {
+      vi.useFakeTimers();
+      // a flush tick every 100 ms; the server's idle timeout, hence the ack timeout, is 1 s
+      const { c, sockets, statuses, last } = client(undefined, 60_000, 100);
+      last().open();
+      last().receive(welcome({ idleTimeoutMs: 1000 }));
+      c.increment('usage_total', { feature: 'a' }, 1);
+      let flushed = false;
+      void c.flush().then(() => (flushed = true));
+      const first = last();
+      expect(first.sent.at(-1)).toEqual([ClientMessageType.DELTA, 1, 9, [[0, 0, 1]], new Map()]);
+      // the first tick past 1 s gives it up; the reconnect follows after a backoff of 0
+      await vi.advanceTimersByTimeAsync(1150);
+      expect(first.closedWith).toEqual({ code: 4100, reason: 'no ack in time' });
+      expect(sockets).toHaveLength(2);
+
+      // The new socket waits for its welcome (a slow path: several ticks) and is not closed for the old frame.
+      const second = last();
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(second.closedWith).toBeNull();
+      expect(sockets).toHaveLength(2);
+      second.open();
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(second.closedWith).toBeNull();
+      second.receive(welcome({ idleTimeoutMs: 1000, resumed: true, lastAppliedSeq: 0 }));
+      expect(second.sent.at(-1)).toEqual([ClientMessageType.DELTA, 1, 9, [[0, 0, 1]], new Map()]);
+      // timed from its send on this socket: 900 ms later it is not late yet
+      await vi.advanceTimersByTimeAsync(900);
+      expect(second.closedWith).toBeNull();
+      second.receive(encodeAck(1));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(flushed).toBe(true);
+
+      // A frame unacknowledged on a welcomed socket still times out, once.
+      c.increment('usage_total', { feature: 'b' }, 1);
+      void c.flush().catch(() => {});
+      await vi.advanceTimersByTimeAsync(1150);
+      expect(second.closedWith).toEqual({ code: 4100, reason: 'no ack in time' });
+      expect(statuses.flatMap((st) => (st.type === 'disconnected' ? [st.code] : []))).toEqual([4100, 4100]);
+      void c.close();
+      await vi.advanceTimersByTimeAsync(60_000);
+    });
   });
 
   it('refuses a url that is not ws:// or wss:// with PROMSTREAM_CLIENT_OPTIONS_INVALID', () => {

@@ -37,6 +37,11 @@ interface InFlight {
   readonly drops: ReadonlyMap<string, number>;
   /** Record serial this frame completes, or -1 when a part of the pending deltas stayed behind. */
   readonly coversUpTo: number;
+  /**
+   * The welcomed socket the frame was sent on, and when. After that socket is gone the frame waits for
+   * the next welcome (which drops it or puts it back to be sent again): no ack can come for it before.
+   */
+  readonly sentOn: SocketLike;
   readonly sentAtMs: number;
 }
 
@@ -301,7 +306,7 @@ export class ClientCore implements PromstreamClient {
     this.inFlight = null;
     if (inFlight !== null) {
       // Applied before the cut: the ack was lost, the welcome says so. Otherwise send it again.
-      if (w.resumed && w.lastAppliedSeq >= inFlight.seq) this.acknowledged(inFlight);
+      if (w.resumed && w.lastAppliedSeq >= inFlight.seq) this.acknowledged(inFlight.coversUpTo);
       else this.pending.restore(inFlight.entries, inFlight.drops);
     }
     if (this.catalog === null || this.catalog.catalog.version !== w.catalog.version) this.catalog = new KnownCatalog(w.catalog);
@@ -323,13 +328,14 @@ export class ClientCore implements PromstreamClient {
     const f = this.inFlight;
     if (f === null || lastAppliedSeq < f.seq) return;
     this.inFlight = null;
-    this.acknowledged(f);
+    this.acknowledged(f.coversUpTo);
     // More to send right away: a split frame's rest, or someone waiting in flush().
     if (f.coversUpTo < 0 || this.waiters.size > 0) this.trySend();
   }
 
-  private acknowledged(f: InFlight): void {
-    if (f.coversUpTo > this.ackedSerial) this.ackedSerial = f.coversUpTo;
+  /** Everything recorded up to `serial` is acknowledged: settles the flushes waiting for it. */
+  private acknowledged(serial: number): void {
+    if (serial > this.ackedSerial) this.ackedSerial = serial;
     this.waiters.settle(this.ackedSerial);
   }
 
@@ -337,8 +343,11 @@ export class ClientCore implements PromstreamClient {
     const f = this.inFlight;
     const socket = this.socket;
     // A frame unacknowledged for longer than the server's idle timeout means the path is dead
-    // (a frozen proxy sends no close): give the socket up and resume on a new one.
-    if (f !== null && socket !== null && this.welcome !== null && Date.now() - f.sentAtMs > Math.max(this.welcome.idleTimeoutMs, 1000)) {
+    // (a frozen proxy sends no close): give the socket up and resume on a new one. Only a frame sent on
+    // this very socket, once welcomed, and timed from when it was sent there: a new socket still waiting
+    // for its welcome (two round trips on a slow path) is the welcome timer's business, and the frame
+    // left over from the socket given up is resolved by that welcome.
+    if (f !== null && this.ready && socket !== null && f.sentOn === socket && this.welcome !== null && Date.now() - f.sentAtMs > Math.max(this.welcome.idleTimeoutMs, 1000)) {
       this.abandon(socket, ClientCloseReasons.ackTimeout);
       return;
     }
@@ -375,13 +384,13 @@ export class ClientCore implements PromstreamClient {
     }
     if (this.pending.isEmpty && !(afterWelcome && this.pending.gauges.size > 0)) {
       // Nothing recorded since: whatever flush() waits for is already acknowledged.
-      this.acknowledged({ seq: 0, entries: [], drops: new Map(), coversUpTo: this.recordSerial, sentAtMs: 0 });
+      this.acknowledged(this.recordSerial);
       return;
     }
     const serial = this.recordSerial;
     const frame = takeFrame(this.pending, this.catalog, w.limits, this.nextSeq, this.sendAllGauges);
     this.sendAllGauges = false;
-    this.inFlight = { seq: this.nextSeq, entries: frame.entries, drops: frame.drops, coversUpTo: this.pending.isEmpty ? serial : -1, sentAtMs: Date.now() };
+    this.inFlight = { seq: this.nextSeq, entries: frame.entries, drops: frame.drops, coversUpTo: this.pending.isEmpty ? serial : -1, sentOn: socket, sentAtMs: Date.now() };
     this.lastFrameAtMs = this.inFlight.sentAtMs;
     this.nextSeq++;
     socket.send(frame.bytes);

@@ -2,7 +2,8 @@
  * The command line as users run it: `node bin/promstream.js …` in its own process, against the built
  * dist/ (`npm test` builds first). Every child is killed in afterEach; nothing sleeps.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -10,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../client/node.js';
 import { CloseReasons, ServerMessageType,  SUBPROTOCOL, decodeServerFrame, encodeHello, parseServerMessage, type Welcome } from '../protocol/index.js';
 import { SERVE_OPTIONS, envName } from '../server/setup/option-table.js';
-import { REPO_ROOT, httpGet, killAllClis, runCli, startServe, type CliProcess, type ServingCli } from './support/spawn-cli.js';
+import { LOOPBACK_ARGS, REPO_ROOT, httpGet, killAllClis, runCli, spawnCli, startServe, type CliProcess, type LogRecord, type ServingCli } from './support/spawn-cli.js';
 import { waitFor } from './support/wait-for.js';
 
 const VERSION = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -345,6 +346,20 @@ describe('promstream serve: shutdown', () => {
     await expect(httpGet(`http://127.0.0.1:${s.port}/healthz`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
+  it('a second signal during the drain exits 130 at once, after saying so', async () => {
+    const s = await startServe(['--demo', '--drain-window', '30s']);
+    const peers = [await helloPeer(s.port), await helloPeer(s.port)];
+    s.proc.signal('SIGTERM');
+    expect((await within(Promise.race(peers.map((p) => p.closed)), 10_000, 'the first 1012')).code).toBe(1012);
+    expect(s.proc.exit).toBeNull();
+    const secondAt = performance.now();
+    s.proc.signal('SIGTERM');
+    expect(await s.proc.waitForExit(5_000)).toEqual({ code: 130, signal: null });
+    expect(performance.now() - secondAt).toBeLessThan(5_000);
+    expect(s.proc.logs().find((r) => r.msg === 'second signal: exiting without draining')).toMatchObject({ signal: 'SIGTERM', pid: s.proc.pid });
+    expect(s.proc.logs().some((r) => r.msg === 'stopped cleanly')).toBe(false);
+  });
+
   it('SIGINT shuts down cleanly and exits 0', async () => {
     const s = await startServe(['--demo', '--drain-window', '500ms']);
     const peer = await helloPeer(s.port);
@@ -352,6 +367,137 @@ describe('promstream serve: shutdown', () => {
     expect(await within(peer.closed, 10_000, 'the client to be closed')).toEqual({ code: 1012, reason: 'server restarting; reconnect and resume' });
     await expectCleanExit(s.proc);
     expect(s.proc.logs().find((r) => r.msg === 'shutting down')).toMatchObject({ signal: 'SIGINT' });
+  });
+});
+
+/**
+ * A FIFO for a server's stdout that the test reads until the server is listening and then stalls: it
+ * stops reading and fills the pipe from its own write end, so every later write of the server finds it
+ * full (EAGAIN), as behind a log shipper that hangs. All ends are non-blocking on the test's side.
+ */
+interface StalledStdout {
+  /** The write end to pass as the child's stdout (close it in the test once the child has it). */
+  readonly childFd: number;
+  /** Reads what arrived so far; resolves with the 'promstream listening' record. */
+  listening(): Promise<LogRecord>;
+  /** Fills the pipe to the brim; returns the bytes it took. */
+  fill(): number;
+  close(): void;
+}
+
+function stalledStdout(): StalledStdout {
+  const dir = mkdtempSync(path.join(tmpdir(), 'promstream-stdout-'));
+  const fifo = path.join(dir, 'stdout.fifo');
+  execFileSync('mkfifo', [fifo]);
+  // The read end first: opening a write end of a FIFO without a reader would block (or fail).
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const filler = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+  const childFd = openSync(fifo, constants.O_WRONLY);
+  let text = '';
+  const buf = Buffer.alloc(64 * 1024);
+  const readSome = (): void => {
+    // Bounded: the FIFO holds at most 64 KiB, read in at most a few rounds.
+    for (let i = 0; i < 16; i++) {
+      try {
+        const n = readSync(reader, buf);
+        if (n === 0) return;
+        text += buf.toString('utf8', 0, n);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
+        throw err;
+      }
+    }
+  };
+  return {
+    childFd,
+    listening: () =>
+      waitFor(
+        () => {
+          readSome();
+          for (const line of text.split('\n')) {
+            if (!line.startsWith('{')) continue;
+            const rec = JSON.parse(line) as LogRecord;
+            if (rec.msg === 'promstream listening') return rec;
+          }
+          return undefined;
+        },
+        { what: "the 'promstream listening' line on the FIFO" },
+      ),
+    fill() {
+      let total = 0;
+      // Big writes first, then smaller ones, until not even one byte fits: each size is tried until EAGAIN,
+      // at most 64 KiB worth of times.
+      for (const size of [4096, 512, 64, 8, 1]) {
+        const chunk = Buffer.alloc(size, 0x2e);
+        for (let i = 0; i < (64 * 1024) / size; i++) {
+          try {
+            total += writeSync(filler, chunk);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+            break;
+          }
+        }
+      }
+      return total;
+    },
+    close() {
+      for (const fd of [reader, filler, childFd]) {
+        try {
+          closeSync(fd);
+        } catch {
+          // already closed (childFd, once handed over)
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('promstream serve: shutdown when nobody reads its log (stdout)', () => {
+  const stalled: StalledStdout[] = [];
+  afterEach(() => {
+    for (const s of stalled.splice(0)) s.close();
+  });
+
+  /** `serve` with its stdout on a stalled FIFO: listening, then the pipe is full. */
+  async function serveWithStalledStdout(args: readonly string[]): Promise<{ proc: CliProcess; port: number }> {
+    const out = stalledStdout();
+    stalled.push(out);
+    const proc = spawnCli(['serve', ...LOOPBACK_ARGS, ...args], { stdoutFd: out.childFd });
+    closeSync(out.childFd);
+    const listening = await out.listening();
+    expect(listening.pid).toBe(proc.pid);
+    expect(out.fill()).toBeGreaterThan(0);
+    return { proc, port: listening['port'] as number };
+  }
+
+  it('SIGTERM exits 0 within 5 s after the reader of its stdout is gone (EPIPE)', async () => {
+    const s = await startServe(['--demo', '--drain-window', '200ms']);
+    s.proc.child.stdout!.destroy(); // the only reader: every later write gets EPIPE
+    const signalledAt = performance.now();
+    s.proc.signal('SIGTERM');
+    expect(await s.proc.waitForExit(5_000)).toEqual({ code: 0, signal: null });
+    expect(performance.now() - signalledAt).toBeLessThan(5_000);
+  });
+
+  it('SIGTERM exits 0 within 5 s while its stdout is a full pipe nobody reads (EAGAIN)', async () => {
+    const { proc } = await serveWithStalledStdout(['--demo', '--drain-window', '200ms']);
+    proc.signal('SIGTERM');
+    expect(await proc.waitForExit(5_000)).toEqual({ code: 0, signal: null });
+  });
+
+  it('a second signal exits 130 at once while the first drain still runs, its stdout full', async () => {
+    // Two clients and a 30 s window: the second 1012 is due 15 s after the first.
+    const { proc, port } = await serveWithStalledStdout(['--demo', '--drain-window', '30s']);
+    const peers = [await helloPeer(port), await helloPeer(port)];
+    proc.signal('SIGTERM');
+    const first = await within(Promise.race(peers.map((p) => p.closed)), 10_000, 'the first 1012');
+    expect(first.code).toBe(1012);
+    expect(proc.exit).toBeNull(); // still draining
+    const secondAt = performance.now();
+    proc.signal('SIGINT');
+    expect(await proc.waitForExit(5_000)).toEqual({ code: 130, signal: null });
+    expect(performance.now() - secondAt).toBeLessThan(5_000);
   });
 });
 

@@ -12,6 +12,7 @@ import type { ServerOptions } from './options.js';
 import { PACKAGE_ROOT, VERSION } from '../package-root.js';
 import { healthCommand } from './health-check.js';
 import { startServer } from './start-server.js';
+import { stdoutDestination } from './stdout-destination.js';
 
 const EXAMPLES_DIR = join(PACKAGE_ROOT, 'examples/');
 /** The demo page's metrics and the page metrics it turns on (pageMetrics: true). */
@@ -208,7 +209,12 @@ async function serve(args: readonly string[]): Promise<number> {
   const paths = [...v.strings('config'), ...(demo ? DEMO_WHITELISTS : [])];
   if (paths.length === 0) throw new UsageError('no whitelist: pass --config PATH (or --demo); see promstream serve --help');
 
-  const logger = pino({ level: v.string('logLevel') ?? CLI_OPTION_TABLE.logLevel.default, base: { pid: process.pid } });
+  // Our own destination, not pino's default: every line is written at once and every write is bounded,
+  // so neither a reader that is gone (EPIPE) nor one that stopped reading (EAGAIN) can hold the exit
+  // (stdout-destination.ts). process.stdout is opened first: Node puts a pipe or socket on fd 1 into
+  // non-blocking mode, so a full pipe gives EAGAIN instead of a write that blocks the whole process.
+  const logDestination = stdoutDestination({ fd: process.stdout.fd });
+  const logger = pino({ level: v.string('logLevel') ?? CLI_OPTION_TABLE.logLevel.default, base: { pid: process.pid } }, logDestination);
   const serverOptions = v.serverOptions();
   const whitelistLimits = {
     maxSeries: v.number('maxSeries') ?? CLI_OPTION_TABLE.maxSeries.default,
@@ -230,15 +236,17 @@ async function serve(args: readonly string[]): Promise<number> {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
+        // At once, whatever the drain or the logger is doing: the line is bounded like every other, and
+        // nothing waits for the drain's promise chain.
         logger.warn({ signal }, 'second signal: exiting without draining');
-        resolve(130);
-        return;
+        process.exit(130);
       }
       stopping = true;
       logger.info({ signal }, 'shutting down');
       server.drain().then(
         () => {
-          logger.info('stopped cleanly');
+          const droppedLogLines = logDestination.droppedLines;
+          logger.info(droppedLogLines > 0 ? { droppedLogLines } : {}, 'stopped cleanly');
           resolve(0);
         },
         (err: unknown) => {

@@ -67,11 +67,16 @@ export interface SpawnOptions {
   readonly cwd?: string;
   /** The child's open-files limit (`ulimit -n`, set by a shell that then execs node: same PID). */
   readonly openFiles?: number;
+  /**
+   * A file descriptor to give the child as its stdout (a FIFO the test reads or stalls) instead of a
+   * pipe this helper reads; stdoutLines and logs() then stay empty.
+   */
+  readonly stdoutFd?: number;
 }
 
-export function spawnCli(args: readonly string[], { env = {}, cwd = REPO_ROOT, openFiles }: SpawnOptions = {}): CliProcess {
+export function spawnCli(args: readonly string[], { env = {}, cwd = REPO_ROOT, openFiles, stdoutFd }: SpawnOptions = {}): CliProcess {
   const command = openFiles === undefined ? [process.execPath, BIN, ...args] : ['/bin/sh', '-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, BIN, ...args];
-  const child = spawn(command[0]!, command.slice(1), { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command[0]!, command.slice(1), { cwd, env: cleanEnv(env), stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not spawn ${BIN}`);
   const stdoutLines: string[] = [];
   const stderrLines: string[] = [];
@@ -96,7 +101,7 @@ export function spawnCli(args: readonly string[], { env = {}, cwd = REPO_ROOT, o
       notify();
     });
   };
-  collect(child.stdout!, stdoutLines);
+  if (child.stdout !== null) collect(child.stdout, stdoutLines);
   collect(child.stderr!, stderrLines);
 
   const exited = new Promise<Exit>((resolve) => {

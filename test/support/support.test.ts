@@ -136,6 +136,109 @@ describe('startTcpProxy', () => {
   });
 });
 
+describe('startTcpProxy with a one-way delay', () => {
+  const DELAY_MS = 150;
+  let upstream: net.Server;
+  let upstreamSockets: Set<net.Socket>;
+  /** What the upstream does with each connection; echo unless a test says otherwise. */
+  let onUpstream: (socket: net.Socket) => void;
+  let proxy: TcpProxy | undefined;
+
+  beforeEach(async () => {
+    upstreamSockets = new Set();
+    onUpstream = (socket) => socket.pipe(socket);
+    upstream = net.createServer({ allowHalfOpen: true }, (socket) => {
+      upstreamSockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => upstreamSockets.delete(socket));
+      onUpstream(socket);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  });
+
+  afterEach(async () => {
+    await proxy?.close();
+    proxy = undefined;
+    for (const socket of upstreamSockets) socket.destroy();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  });
+
+  const startProxy = async (options: { delayMs: number; maxDelayedBytes?: number }): Promise<TcpProxy> => {
+    const address = upstream.address();
+    if (address === null || typeof address === 'string') throw new Error('upstream has no TCP address');
+    proxy = await startTcpProxy({ host: '127.0.0.1', port: address.port }, options);
+    return proxy;
+  };
+
+  it('holds every byte for the delay in each direction, in order: an echo costs two delays', async () => {
+    const p = await startProxy({ delayMs: DELAY_MS });
+    const client = await connectClient(p.port);
+    const sentAt = performance.now();
+    client.socket.write('ab');
+    client.socket.write('cd');
+    await waitFor(() => client.received() === 'abcd', { what: 'the delayed echo' });
+    expect(p.delayedBytes).toBe(0);
+    // Timers never fire early; the bound below is the one the proxy promises.
+    expect(performance.now() - sentAt).toBeGreaterThanOrEqual(2 * DELAY_MS);
+    expect(p.peakDelayedBytes).toBeGreaterThan(0);
+  });
+
+  it('passes a FIN on after the bytes sent before it, and the close after what the upstream still sent', async () => {
+    onUpstream = (socket) => {
+      socket.once('data', (chunk: Buffer) => {
+        // last words, then the upstream closes at once: the client must still get them
+        socket.end(`got ${chunk.toString('utf8')}`, () => socket.destroy());
+      });
+    };
+    const p = await startProxy({ delayMs: DELAY_MS });
+    const client = await connectClient(p.port);
+    client.socket.end('bye');
+    await waitFor(() => client.closed(), { what: 'the client socket to close' });
+    expect(client.received()).toBe('got bye');
+    await waitFor(() => p.connections === 0 && upstreamSockets.size === 0, { what: 'the pair to be forgotten' });
+  });
+
+  it('keeps its delay line bounded: a fast writer is paused, and every byte still arrives', async () => {
+    let counted = 0;
+    onUpstream = (socket) => socket.on('data', (chunk: Buffer) => (counted += chunk.length));
+    const maxDelayedBytes = 16 * 1024;
+    const p = await startProxy({ delayMs: 20, maxDelayedBytes });
+    const client = await connectClient(p.port);
+    const total = 2 * 1024 * 1024;
+    const block = Buffer.alloc(64 * 1024, 7);
+    for (let sent = 0; sent < total; sent += block.length) client.socket.write(block);
+    await waitFor(() => counted === total, { what: 'all 2 MiB through the delay line', timeoutMs: 20_000 });
+    // At most the bound plus the one read chunk that crossed it (a socket reads up to 64 KiB at a time).
+    expect(p.peakDelayedBytes).toBeGreaterThanOrEqual(maxDelayedBytes);
+    expect(p.peakDelayedBytes).toBeLessThanOrEqual(maxDelayedBytes + 64 * 1024);
+  });
+
+  it('freeze holds the delay line too; unfreeze delivers it', async () => {
+    let got = '';
+    onUpstream = (socket) => socket.on('data', (chunk: Buffer) => (got += chunk.toString('utf8')));
+    const p = await startProxy({ delayMs: DELAY_MS });
+    const client = await connectClient(p.port);
+    client.socket.write('1');
+    await waitFor(() => got === '1', { what: 'the byte before the freeze' });
+    client.socket.write('2');
+    // '2' is read at once and waits in the client→upstream line when the freeze comes
+    await waitFor(() => p.delayedBytes === 1, { what: 'the byte in the delay line' });
+    p.freeze();
+    await expect(waitFor(() => got !== '1', { what: 'a forwarded byte', timeoutMs: 3 * DELAY_MS })).rejects.toThrow(
+      /timed out .* waiting for a forwarded byte/,
+    );
+    expect(p.delayedBytes).toBe(1);
+    p.unfreeze();
+    await waitFor(() => got === '12', { what: 'the held byte after unfreeze' });
+    expect(p.delayedBytes).toBe(0);
+  });
+
+  it('refuses a delay or bound that is not a number it can use', async () => {
+    await expect(startProxy({ delayMs: -1 })).rejects.toThrow(/delayMs must be finite and >= 0/);
+    await expect(startProxy({ delayMs: 10, maxDelayedBytes: 0 })).rejects.toThrow(/maxDelayedBytes must be a positive integer/);
+  });
+});
+
 describe('waitFor', () => {
   it('resolves with the first truthy value', async () => {
     let calls = 0;
