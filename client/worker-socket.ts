@@ -27,7 +27,8 @@ if(d[0]==="hi"){p.postMessage(["hi"]);return}
 if(d[0]==="open"){try{w=s[id]=new WebSocket(d[2],d[3])}catch(x){p.postMessage([id,"close",1006,String(x)]);return}w.binaryType="arraybuffer";
 w.onopen=function(){p.postMessage([id,"open"])};w.onmessage=function(v){p.postMessage([id,"message",v.data],v.data instanceof ArrayBuffer?[v.data]:[])};
 w.onclose=function(v){delete s[id];p.postMessage([id,"close",v.code,v.reason])};w.onerror=function(){p.postMessage([id,"error"])};return}
-if(!w)return;if(d[0]==="send")w.send(d[2]);else if(d[0]==="close")w.close(d[2],d[3])};ports.push(p);p.start()};`;
+if(!w)return;if(d[0]==="send")w.send(d[2]);else if(d[0]==="close")w.close(d[2],d[3]);
+else if(d[0]==="drop"){w.onopen=w.onmessage=w.onerror=w.onclose=null;delete s[id];w.close(d[2],d[3])}};ports.push(p);p.start()};`;
 
 type WorkerEvent = [id: number, event: 'open'] | [id: number, event: 'message', data: ArrayBuffer] | [id: number, event: 'close', code: number, reason: string] | [id: number, event: 'error'];
 
@@ -43,6 +44,7 @@ class WorkerHeldSocket implements SocketLike {
   constructor(
     private readonly id: number,
     private readonly port: MessagePort,
+    private readonly forget: (id: number) => void,
   ) {}
 
   send(data: Uint8Array): void {
@@ -55,7 +57,12 @@ class WorkerHeldSocket implements SocketLike {
   close(code?: number, reason?: string): void {
     if (this.readyState >= 2) return;
     this.readyState = 2;
-    this.port.postMessage(['close', this.id, code, reason]);
+    // Nobody listens any more (the core gave the socket up, say for the back/forward cache): the worker
+    // closes it without a word back. Firefox evicts a cached page whose MessagePort receives a message.
+    if (this.onclose === null) {
+      this.forget(this.id);
+      this.port.postMessage(['drop', this.id, code, reason]);
+    } else this.port.postMessage(['close', this.id, code, reason]);
   }
 
   event(e: WorkerEvent): void {
@@ -107,7 +114,12 @@ class PendingSocket implements SocketLike {
   }
 
   close(code?: number, reason?: string): void {
-    if (this.inner !== null) this.inner.close(code, reason);
+    const inner = this.inner;
+    if (inner !== null) {
+      // The core stopped listening before it closed (it gave the socket up): so does the inner socket.
+      if (this.onclose === null) inner.onopen = inner.onmessage = inner.onclose = null;
+      inner.close(code, reason);
+    }
     else this.closedEarly = { ...(code === undefined ? {} : { code }), ...(reason === undefined ? {} : { reason }) };
   }
 }
@@ -131,7 +143,7 @@ export function workerHeldSocketFactory(openPageSocket: SocketFactory): SocketFa
 
   const openInWorker = (url: string, protocols: string[]): SocketLike => {
     const id = nextId++;
-    const socket = new WorkerHeldSocket(id, port!);
+    const socket = new WorkerHeldSocket(id, port!, (gone) => sockets.delete(gone));
     sockets.set(id, socket);
     port!.postMessage(['open', id, url, protocols]);
     return socket;

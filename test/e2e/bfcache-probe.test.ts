@@ -54,6 +54,8 @@ const VARIANTS = {
   'worker-open': 'socket open in a dedicated worker when leaving',
   /** The socket lives in a SharedWorker (made from a blob: URL) and stays open when the page is left. */
   'sharedworker-open': 'socket open in a shared worker when leaving',
+  /** sharedworker-open, but the page tells the worker in pagehide to close the socket (quietly: no message back), and to open one on pageshow(persisted). */
+  'sharedworker-close': 'socket in a shared worker, closed by it on the page\'s pagehide',
   /** bare, but the page is served with Cache-Control: no-store. */
   'bare+nostore': 'no socket, no listeners; Cache-Control: no-store',
 } as const;
@@ -183,16 +185,21 @@ function probePage(variant: Variant, wsPort: number, id: string): string {
     'ws.onclose = function (e) { postMessage(["ws-close", { code: e.code, wasClean: e.wasClean, why: "in worker" }]); };'
   ], { type: 'text/javascript' })));
   worker.onmessage = function (e) { log(e.data[0], e.data[1]); if (e.data[0] === 'ws-open') sockets.push({ readyState: 1 }); };
-  ` : strategy === 'sharedworker-open' ? `
+  ` : strategy.indexOf('sharedworker-') === 0 ? `
   var shared = new SharedWorker(URL.createObjectURL(new Blob([
-    'var ports = []; var ws = null;' +
-    'onconnect = function (e) { var port = e.ports[0]; ports.push(port); if (ws === null) {' +
-    ' ws = new WebSocket(' + JSON.stringify(URL_WS) + ');' +
+    'var ports = []; var ws = null; var n = 0;' +
+    'function openWs() { ws = new WebSocket(' + JSON.stringify(URL_WS) + ' + "&n=" + (n++));' +
     ' ws.onopen = function () { ports.forEach(function (p) { p.postMessage(["ws-open", 1]); }); };' +
-    ' ws.onclose = function (e) { ports.forEach(function (p) { p.postMessage(["ws-close", { code: e.code, wasClean: e.wasClean, why: "in shared worker" }]); }); };' +
-    '} else if (ws.readyState === 1) port.postMessage(["ws-open", 1]); };'
+    ' ws.onclose = function (e) { ports.forEach(function (p) { p.postMessage(["ws-close", { code: e.code, wasClean: e.wasClean, why: "in shared worker" }]); }); }; }' +
+    'onconnect = function (e) { var port = e.ports[0]; ports.push(port);' +
+    ' port.onmessage = function (m) { if (m.data === "close" && ws) { ws.onopen = ws.onclose = null; ws.close(${CLIENT_CODE}, "page cached"); ws = null; } else if (m.data === "open" && ws === null) openWs(); };' +
+    ' if (ws === null) openWs(); else if (ws.readyState === 1) port.postMessage(["ws-open", 1]); };'
   ], { type: 'text/javascript' })));
   shared.port.onmessage = function (e) { log(e.data[0], e.data[1]); if (e.data[0] === 'ws-open') sockets.push({ readyState: 1 }); };
+  if (VARIANT === 'sharedworker-close') {
+    addEventListener('pagehide', function (e) { if (e.persisted) shared.port.postMessage('close'); });
+    addEventListener('pageshow', function (e) { if (e.persisted) shared.port.postMessage('open'); });
+  }
   ` : socket ? `open('on load');` : ''}
 </script></body></html>`;
 }
@@ -357,6 +364,7 @@ const MEASURED: Record<EngineName, Record<Variant, Expectation>> = {
     'close-navigate+slow': { cached: true, away: CLIENT_CODE },
     'worker-open': { cached: true, away: 'alive' },
     'sharedworker-open': { cached: true, away: 'alive' },
+    'sharedworker-close': { cached: true, away: CLIENT_CODE },
     // Chromium 156 caches no-store pages (that have nothing else against them)
     'bare+nostore': { cached: true },
   },
@@ -379,6 +387,7 @@ const MEASURED: Record<EngineName, Record<Variant, Expectation>> = {
     'close-navigate+slow': { cached: false, away: CLIENT_CODE },
     'worker-open': { cached: false, away: 1001 },
     'sharedworker-open': { cached: true, away: 'alive' },
+    'sharedworker-close': { cached: true, away: CLIENT_CODE },
     'bare+nostore': { cached: false },
   },
   webkit: {
@@ -402,6 +411,8 @@ const MEASURED: Record<EngineName, Record<Variant, Expectation>> = {
     // a worker's socket is left open through the cache (and still open after the restore)
     'worker-open': { cached: true, away: 'alive' },
     'sharedworker-open': { cached: true, away: 'alive' },
+    // the page's message to its worker in pagehide is delivered only when the page is shown again
+    'sharedworker-close': { cached: true, away: 'alive' },
     'bare+nostore': { cached: true },
   },
 };

@@ -16,6 +16,8 @@ export interface SnippetPageOptions {
   readonly agg: number;
   readonly app: string;
   readonly pageMetrics?: boolean;
+  /** Adds `worker-src blob:` to the CSP, as the README advises, so that Firefox can hold the socket in a worker. */
+  readonly workerSrcBlob?: boolean;
 }
 
 /** What the page keeps on window for the test to read. */
@@ -26,8 +28,8 @@ export interface SnippetPageWindow {
 }
 
 /** The URL query that snippetPageFromUrl reads back. */
-export function snippetPageQuery({ agg, app, pageMetrics = false }: SnippetPageOptions): string {
-  return `?agg=${agg}&app=${encodeURIComponent(app)}${pageMetrics ? '&pageMetrics' : ''}`;
+export function snippetPageQuery({ agg, app, pageMetrics = false, workerSrcBlob = false }: SnippetPageOptions): string {
+  return `?agg=${agg}&app=${encodeURIComponent(app)}${pageMetrics ? '&pageMetrics' : ''}${workerSrcBlob ? '&workerSrcBlob' : ''}`;
 }
 
 export function snippetPageFromUrl(manifest: BrowserScriptManifest, url: URL): TestPage {
@@ -35,10 +37,11 @@ export function snippetPageFromUrl(manifest: BrowserScriptManifest, url: URL): T
     agg: Number(url.searchParams.get('agg')),
     app: url.searchParams.get('app') ?? 'student',
     pageMetrics: url.searchParams.has('pageMetrics'),
+    workerSrcBlob: url.searchParams.has('workerSrcBlob'),
   });
 }
 
-export function snippetPage(manifest: BrowserScriptManifest, { agg, app, pageMetrics = false }: SnippetPageOptions): TestPage {
+export function snippetPage(manifest: BrowserScriptManifest, { agg, app, pageMetrics = false, workerSrcBlob = false }: SnippetPageOptions): TestPage {
   const snippet = renderSnippet(manifest, { baseUrl: `http://127.0.0.1:${agg}`, labels: { app } });
   const [inline, loader] = snippet.split(/(?=<script async )/) as [string, string | undefined];
   const labels = `labels: { app: '${app}' } }`;
@@ -63,13 +66,14 @@ ${inline.replace(labels, options).replace('<script>', `<script nonce="${NONCE}">
 </script>
 ${loader}</head><body><h1>a page on another origin</h1><p>some content to paint</p>
 <button id="record" type="button">record a click</button>
+<a id="next" href="/next">the next page</a>
 <script nonce="${NONCE}">
   document.getElementById('record').addEventListener('click', function () {
     promstream('increment', 'usage_total', { feature: 'c' });
   });
 </script>
 </body></html>`;
-  const csp = `default-src 'none'; script-src 'nonce-${NONCE}' http://127.0.0.1:${agg}; connect-src ws://127.0.0.1:${agg}`;
+  const csp = `default-src 'none'; script-src 'nonce-${NONCE}' http://127.0.0.1:${agg}; connect-src ws://127.0.0.1:${agg}${workerSrcBlob ? '; worker-src blob:' : ''}`;
   return { html, headers: { 'content-security-policy': csp } };
 }
 

@@ -1,0 +1,96 @@
+/**
+ * The back/forward cache with the real client, in every engine Debian ships: a page with the README
+ * snippet is left through a link and brought back with the back button. While cached it must not count
+ * in connected_clients; back, it resumes its session (nothing lost, nothing counted twice, no protocol
+ * error), and promstream must not keep it out of the cache. Chromium says so through the DevTools
+ * protocol (a BackForwardCacheRestore, no backForwardCacheNotUsed reasons), Firefox and WebKit through
+ * the page's own pageshow with persisted. docs/BFCACHE-FINDINGS.md has the measurements behind the design.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type {} from '../../client/promstream-global.js';
+import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http/browser-script.js';
+import { startPageServer, type PageServer } from '../support/chromium.js';
+import { ENGINES, type EngineBrowser, type EngineTab } from '../support/engines/index.js';
+import { SNIPPET_PAGE_WHITELIST, snippetPageFromUrl, snippetPageQuery, type SnippetPageWindow } from '../support/engines/snippet-page.js';
+import { scrape, valueOf } from '../support/scrape.js';
+import { killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
+import { waitFor } from '../support/wait-for.js';
+
+const NEXT_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>next</title></head><body><h1>the next page</h1></body></html>';
+
+let manifest: BrowserScriptManifest;
+let dir: string;
+let pages: PageServer;
+let agg: ServingCli;
+
+beforeAll(async () => {
+  manifest = loadBrowserScript().manifest;
+  dir = mkdtempSync(path.join(tmpdir(), 'promstream-bfcache-'));
+  const whitelist = path.join(dir, 'whitelist.json');
+  writeFileSync(whitelist, JSON.stringify(SNIPPET_PAGE_WHITELIST));
+  // Cacheable pages: the page server's default no-store keeps a page out of Firefox's cache, and out of
+  // Chromium's once it used a WebSocket (WebSocketUsedWithCCNS), whatever promstream does.
+  const cacheable = { 'cache-control': 'no-cache' };
+  pages = await startPageServer((url) => {
+    if (url.pathname === '/next') return { html: NEXT_PAGE, headers: cacheable };
+    const page = snippetPageFromUrl(manifest, url);
+    return { html: page.html, headers: { ...page.headers, ...cacheable } };
+  });
+  agg = await startServe(['--config', whitelist, '--allowed-origins', pages.origin, '--flush-interval', '30s']);
+});
+afterAll(async () => {
+  await pages?.close();
+  await killAllClis();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+const metrics = (): Promise<Map<string, number>> => scrape(agg.metricsPort);
+const statuses = (tab: EngineTab): Promise<SnippetPageWindow['statuses']> => tab.evaluate(() => (window as unknown as SnippetPageWindow).statuses);
+const flush = (tab: EngineTab): Promise<boolean | undefined> => tab.evaluate(() => promstream('flush'));
+
+for (const engine of ENGINES) {
+  engine.describe(`the back/forward cache in ${engine.name}`, () => {
+    let browser: EngineBrowser;
+    beforeAll(async () => {
+      browser = await engine.launch();
+    });
+    afterAll(async () => {
+      await browser?.close();
+    });
+
+    it('a cached page leaves connected_clients, comes back resumed, and counts exactly', async () => {
+      const before = await metrics();
+      const delta = async (series: string): Promise<number> => valueOf(await metrics(), series) - (before.get(series) ?? 0);
+      const tab = await browser.newTab(`${pages.origin}/${snippetPageQuery({ agg: agg.port, app: 'teacher', workerSrcBlob: true })}`);
+      await waitFor(async () => (await statuses(tab)).some((s) => s.type === 'connected'), { what: 'the client welcomed' });
+      await tab.click('#record');
+      expect(await flush(tab)).toBe(true);
+      expect(await delta('connected_clients{app="teacher"}')).toBe(1);
+
+      await tab.click('#next');
+      // In the cache: its connection is closed with 4102 (resumable), so it no longer counts.
+      await waitFor(async () => (await delta('connected_clients{app="teacher"}')) === 0, { what: 'the cached page out of connected_clients' });
+      const back = await tab.back();
+      expect(back).toMatchObject({ fromBfcache: true, notRestoredReasons: [] });
+
+      // Back: a resume of the same session, then what it records counts once.
+      await waitFor(async () => (await statuses(tab)).some((s) => s.type === 'connected' && s.resumed === true), { what: 'the restored page resumed' });
+      await tab.click('#record');
+      expect(await flush(tab)).toBe(true);
+      expect(await delta('connected_clients{app="teacher"}')).toBe(1);
+      expect(await delta('usage_total{feature="c"}')).toBe(2);
+      // the snippet page queues 2 + 5 for a and b before the script loads: once, not again after the restore
+      expect(await delta('usage_total{feature="a"}')).toBe(2);
+      expect(await delta('usage_total{feature="b"}')).toBe(5);
+      expect(await delta('promstream_sessions_opened_total')).toBe(1);
+      expect(await delta('promstream_sessions_resumed_total')).toBe(1);
+      expect(await delta('promstream_closes_total{code="4102"}')).toBe(1);
+      expect(await delta('promstream_protocol_errors_total{reason="session_not_resumable"}')).toBe(0);
+      await tab.close();
+      await waitFor(async () => (await delta('connected_clients{app="teacher"}')) === 0, { what: 'the closed tab gone' });
+    });
+  });
+}
