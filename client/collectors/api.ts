@@ -8,11 +8,13 @@
  *
  * What is measured, from the call (fetch, or XHR's send) to:
  * - XHR: its `loadend` event, which comes after the last byte of the body (or the failure).
- * - fetch: the Resource Timing entry's `responseEnd` (the last byte of the body; engines give it
- *   whether or not the server sent Timing-Allow-Origin), matched by URL. Where no entry arrives within
- *   10 s of the response headers (a body still streaming, one the page never reads, an engine that has
- *   no entry for it), or the page is hidden first, it is the time to the headers: when fetch's promise
- *   resolved.
+ * - fetch with a 2xx response: the Resource Timing entry's `responseEnd` (the last byte of the body;
+ *   engines give it whether or not the server sent Timing-Allow-Origin, which hides only the phases),
+ *   matched by URL. Where no entry arrives within 10 s of the response headers (a body still streaming,
+ *   one the page never reads), or the page is hidden first, it is the time to the headers: when fetch's
+ *   promise resolved.
+ * - fetch with another status (3xx without redirect, 4xx, 5xx, opaque): the headers, at once. Chromium
+ *   gives such responses no Resource Timing entry, and an error's body is small.
  * - a failure: when fetch rejected or XHR fired `error` (`status_class="error"`), or the page gave up,
  *   fetch's AbortError/TimeoutError and XHR's `abort`/`timeout` (`"aborted"`).
  *
@@ -138,6 +140,8 @@ export function startApiMetrics(client: CollectorClient, { views, aggregatorUrl 
       p.cls = statusClass(response.status, response.type);
       p.headersAt = now;
       if (p.end !== undefined) return settle(p, p.cls, p.end);
+      // Chromium has no entry for an error status or an opaque response: those are timed to the headers.
+      if (!response.ok) return settle(p, p.cls, now);
       p.timer = setTimeout(() => settle(p, p.cls!, now), ENTRY_WAIT_MS);
     };
   };
