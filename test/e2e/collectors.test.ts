@@ -379,6 +379,30 @@ for (const engine of ENGINES) {
       });
     });
 
+    it('a hostile page: wrong init types warn once each and turn nothing on; a throwing route function and 30 made-up routes add no series', async () => {
+      const before = await metrics();
+      const series = (m: Map<string, number>): string[] => [...m.keys()].filter((k) => k.startsWith('page_views_total'));
+      const tab = await openTab('/hostile');
+      const result = await tab.evaluate(async () => {
+        const task = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+        // (WebKit allows 100 history calls per 10 s: then pushState throws a SecurityError)
+        for (let i = 0; i < 30; i++) {
+          history.pushState(null, '', `/made-up/${i}/${Math.random()}`);
+          await task();
+        }
+        return { nativeFetch: /\[native code\]/.test(Function.prototype.toString.call(window.fetch)), warnings: (window as unknown as CollectorsPageWindow).warnings };
+      });
+      expect(result.nativeFetch).toBe(true); // apiMetrics was not true: nothing wrapped
+      expect([...result.warnings].sort()).toEqual([
+        "promstream: route gave no string (or threw); such page views count under the whitelist's fallback",
+        'promstream: init: pageMetrics must be true or false; off',
+        'promstream: init: apiMetrics must be true or false; off',
+        'promstream: init: errorMetrics must be true or false; off',
+      ].sort());
+      await expectDeltas(tab, before, { [views('other', 'navigate')]: 1, [views('other', 'soft')]: 30, 'performance_timing_navigationStart_count{route="other"}': 0 });
+      expect(series(await metrics())).toEqual(series(before));
+    });
+
     it('a page that throws in a loop: each message once per page view, by kind and route; no message text in /metrics', async () => {
       const before = await metrics();
       const tab = await openTab('/');

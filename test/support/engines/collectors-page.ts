@@ -7,7 +7,8 @@
  * The route function maps the page's paths onto the routes of examples/routes-whitelist.json:
  * `/` → `/`, `/spa` → `/courses`, `/spa/item/…` → `/courses/:id`, `/spa/settings` → `/settings`, and
  * gives any other path as it is (the whitelist counts those under its fallback, `other`). `/away` is a
- * plain page without the snippet, to leave the page through a link and come back to it.
+ * plain page without the snippet, to leave the page through a link and come back to it; `/hostile` passes
+ * init options of the wrong types and a route function that throws.
  */
 import type { BrowserScriptManifest } from '../../../server/http/browser-script.js';
 import { renderSnippet } from '../../../server/http/browser-snippet.js';
@@ -38,7 +39,12 @@ export function collectorsPage(manifest: BrowserScriptManifest, url: URL, { agg,
   const [inline, loader] = snippet.split(/(?=<script async )/) as [string, string | undefined];
   const labels = "labels: { app: 'student' } }";
   if (!inline.includes(labels) || loader === undefined) throw new Error(`the snippet changed shape:\n${snippet}`);
-  const options = `labels: { app: 'student' }, onStatus: function (s) { statuses.push(s); },
+  // /hostile: init options of the wrong types, and a route function that throws, then gives any path
+  const options = url.pathname === '/hostile'
+    ? `labels: { app: 'student' }, onStatus: function (s) { statuses.push(s); },
+    route: function (u) { if (u.pathname === '/hostile') throw new Error('a bug in the route function'); return u.pathname; },
+    pageMetrics: 'yes', apiMetrics: 1, errorMetrics: {} }`
+    : `labels: { app: 'student' }, onStatus: function (s) { statuses.push(s); },
     route: function (u) {
       var p = u.pathname;
       return p === '/spa' ? '/courses' : p.indexOf('/spa/item/') === 0 ? '/courses/:id' : p === '/spa/settings' ? '/settings' : p;
