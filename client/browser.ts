@@ -1,10 +1,12 @@
 import { ClientCore } from './client-core.js';
+import type { CollectorClient } from './collectors/hooks.js';
 import { watchPageLifecycle } from './page-lifecycle.js';
 import { needsWorkerHeldSocket, workerHeldSocketFactory } from './worker-socket.js';
 import type { PendingDeltas } from './pending-deltas.js';
 import type { ClientOptions, PromstreamClient, SocketFactory, SocketLike } from './types.js';
 
 export type { ClientOptions, ClientStatus, Labels, PromstreamClient } from './types.js';
+export type { CollectorClient } from './collectors/hooks.js';
 export { ClientErrorCode, ClosedByServerError, PromstreamClientError } from './errors.js';
 
 /** Browsers (and bundlers targeting them) use the platform's WebSocket. */
@@ -29,6 +31,7 @@ export class BrowserClient extends ClientCore {
   }
 }
 
-export function createClient(options: ClientOptions): PromstreamClient {
+/** The client; also what the collectors (`promstream/collectors/*`) record into. */
+export function createClient(options: ClientOptions): PromstreamClient & CollectorClient {
   return new BrowserClient(options);
 }

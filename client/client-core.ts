@@ -119,9 +119,10 @@ export class ClientCore implements PromstreamClient {
   /**
    * Records one sample from untrusted arguments (JavaScript callers pass anything, the snippet passes
    * the page's): parsed into typed values first, and what does not parse is dropped and counted under
-   * its reason. Never throws into the application.
+   * its reason. Never throws into the application. `loose`: a built-in collector's sample (labels the
+   * whitelist does not give the metric are left out: KnownCatalog.resolve).
    */
-  record(type: MetricType, name: unknown, labels: unknown, value: unknown): void {
+  record(type: MetricType, name: unknown, labels: unknown, value: unknown, loose = false): void {
     if (this.closed) return;
     const input = parseRecordInput(name, labels, value);
     this.recordSerial++;
@@ -130,7 +131,7 @@ export class ClientCore implements PromstreamClient {
       return;
     }
     try {
-      this.pending.record(type, input.name, input.labels, input.value, this.catalog, this.welcome?.limits.maxSampleValue ?? FALLBACK_MAX_VALUE);
+      this.pending.record(type, input.name, input.labels, input.value, this.catalog, this.welcome?.limits.maxSampleValue ?? FALLBACK_MAX_VALUE, loose);
     } catch (err) {
       // The input is typed by now: only a bug of ours gets here. Counted apart from bad data, said once.
       this.pending.drop(RejectReason.CLIENT_ERROR);

@@ -31,6 +31,40 @@ describe('KnownCatalog.locate', () => {
   });
 });
 
+describe('KnownCatalog: values outside the list and loose labels', () => {
+  it('sends a value outside the list as the index one past the last, and aggregates all such values into one series', () => {
+    expect(catalog.locate('usage_total', 'counter', { feature: 'zzz', browser: 'x' })).toEqual([COUNTER, 2, 0]);
+    const p = new PendingDeltas();
+    for (let i = 0; i < 100; i++) p.record('counter', 'usage_total', { feature: `f${i}`, browser: 'y' }, 1, catalog, MAX);
+    p.record('counter', 'usage_total', { feature: 'nope' }, 1, null, MAX);
+    expect(p.entries.size).toBe(2);
+    const { samples, drops } = p.take(catalog, 100, false);
+    expect(samples).toEqual([[COUNTER, 2, 1, 100]]);
+    // a label missing is still the page's mistake: dropped, counted
+    expect(dropsOf(drops)).toEqual({ label_not_allowed: 1 });
+  });
+
+  it("loose (a collector's sample): leaves out labels the metric lacks; one it has but was not given is not listed", () => {
+    expect(catalog.resolve('rt', 'histogram', { host: 'h1', route: '/a', method: 'GET' }, true)).toEqual({ host: 'h1' });
+    expect(catalog.resolve('rt', 'histogram', { route: '/a' }, true)).toEqual({ host: '\u0000' });
+    expect(catalog.locate('rt', 'histogram', { route: '/a' }, true)).toEqual([HIST, 2]);
+    expect(catalog.resolve('rt', 'histogram', { host: 'h1', route: '/a' }, false)).toBe('label_not_allowed');
+    expect(catalog.resolve('rt', 'counter', { host: 'h1' }, true)).toBe('unknown_metric');
+    // an inherited property is not a label
+    expect(catalog.resolve('tabs', 'gauge', Object.create({ kind: 'p' }) as Record<string, string>, true)).toEqual({ kind: '\u0000' });
+    const p = new PendingDeltas();
+    p.record('histogram', 'rt', { host: 'h0', route: '/x' }, 0.2, null, MAX, true);
+    p.record('histogram', 'rt', { host: 'h0', route: '/y' }, 0.3, catalog, MAX, true);
+    p.record('histogram', 'rt', { host: 'elsewhere', route: '/y' }, 2, catalog, MAX, true);
+    p.record('histogram', 'rt', { host: 'another', route: '/z' }, 2, catalog, MAX, true);
+    // before the catalogue: one entry per label set as given; after it: one per series
+    expect(p.entries.size).toBe(3);
+    const { samples, drops } = p.take(catalog, 100, false);
+    expect(drops.size).toBe(0);
+    expect(sortSamples(samples)).toEqual(sortSamples([[HIST, 0, 0.2, 0, 1, 0, 0], [HIST, 0, 0.3, 0, 1, 0, 0], [HIST, 2, 4, 0, 0, 0, 2]]));
+  });
+});
+
 describe('PendingDeltas: counters', () => {
   it('aggregates per series; labels in any key order are the same series', () => {
     const p = new PendingDeltas();
@@ -72,7 +106,6 @@ describe('PendingDeltas: drops by reason', () => {
     p.record('counter', 'usage_total', { feature: 'a' }, 1, catalog, MAX); // label missing
     p.record('counter', 'usage_total', { ...ok, extra: 'e' }, 1, catalog, MAX); // label extra
     p.record('counter', 'usage_total', { feature: 'a', other: 'x' }, 1, catalog, MAX); // wrong label name
-    p.record('counter', 'usage_total', { feature: 'zzz', browser: 'x' }, 1, catalog, MAX); // value not allowed
     p.record('gauge', 'presenting', { any: 'x' }, 1, catalog, MAX); // label on an unlabelled metric
     p.record('counter', 'usage_total', ok, NaN, catalog, MAX); // non_finite
     p.record('counter', 'usage_total', ok, Infinity, catalog, MAX); // non_finite
@@ -90,7 +123,7 @@ describe('PendingDeltas: drops by reason', () => {
     const { samples, drops } = p.take(catalog, 100, false);
     expect(samples).toEqual([]);
     expect(dropsOf(drops)).toEqual({
-      label_not_allowed: 5, negative: 1, non_finite: 3, not_a_number: 3, too_large: 3, unknown_metric: 3,
+      label_not_allowed: 4, negative: 1, non_finite: 3, not_a_number: 3, too_large: 3, unknown_metric: 3,
     });
     // drops go out once
     expect(p.take(catalog, 100, false).drops.size).toBe(0);
@@ -113,7 +146,7 @@ describe('PendingDeltas: drops by reason', () => {
   it('drops at take what was kept before the catalogue and turns out not to be allowed', () => {
     const p = new PendingDeltas();
     p.record('counter', 'nope_total', {}, 1, null, MAX);
-    p.record('counter', 'usage_total', { feature: 'zzz', browser: 'x' }, 1, null, MAX);
+    p.record('counter', 'usage_total', { feature: 'zzz' }, 1, null, MAX);
     p.record('gauge', 'usage_total', { feature: 'a', browser: 'x' }, 1, null, MAX);
     p.record('counter', 'usage_total', { feature: 'a', browser: 'x' }, 2, null, MAX);
     expect(p.gauges.size).toBe(1);
@@ -362,11 +395,12 @@ describe('PendingDeltas: bounded memory', () => {
       p.record('counter', `other${i}_total`, {}, 1, big, MAX);
     }
     expect(p.entries.size).toBe(CLIENT_LIMITS.maxPendingSeries);
+    // The n values outside the list are one series (not in the list): it came first, so it is held.
     expect(dropsOf(p.drops)).toEqual({
-      client_buffer_full: n - CLIENT_LIMITS.maxPendingSeries, label_not_allowed: n, unknown_metric: n,
+      client_buffer_full: n + 1 - CLIENT_LIMITS.maxPendingSeries, unknown_metric: n,
     });
     const { samples } = p.take(big, n, false);
     expect(samples).toHaveLength(CLIENT_LIMITS.maxPendingSeries);
-    expect(samples[0]).toEqual([0, 0, 1]);
+    expect(samples.slice(0, 2)).toEqual([[0, 0, 1], [0, n, n]]);
   });
 });

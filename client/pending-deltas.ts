@@ -6,6 +6,8 @@ export interface Entry {
   readonly name: string;
   readonly labels: Labels;
   readonly type: MetricType;
+  /** Recorded by a built-in collector before the catalogue was known: its labels are resolved loosely (KnownCatalog.resolve). */
+  readonly loose: boolean;
   /** counter: increment; gauge: latest value. */
   value: number;
   /** histogram: sum of observations. */
@@ -26,6 +28,13 @@ interface KnownMetric {
   readonly buckets: readonly number[];
 }
 
+/**
+ * A label value outside the catalogue's list, once resolved: sent as the index one past the last ("not in
+ * the list", PROTOCOL.md), which the server counts under the label's fallback or rejects. Every value
+ * outside the list becomes this one, so they aggregate into one series: the page cannot grow the set.
+ */
+export const NOT_LISTED = '\u0000';
+
 export class KnownCatalog {
   readonly byName = new Map<string, KnownMetric>();
   constructor(readonly catalog: Catalog) {
@@ -37,19 +46,32 @@ export class KnownCatalog {
     });
   }
 
-  /** The sample's [metricIndex, ...labelIndexes] prefix, or why the series is not allowed. */
-  locate(name: string, type: MetricType, labels: Labels): number[] | RejectReason {
+  /**
+   * The series' labels as the catalogue has them: exactly the metric's label names, a value outside the
+   * list as NOT_LISTED. Strict (the page's own calls): a label missing or extra drops the sample. Loose
+   * (the built-in collectors): labels the whitelist does not give the metric are left out, and one it
+   * gives but the collector does not know (no route yet) is NOT_LISTED.
+   */
+  resolve(name: string, type: MetricType, labels: Labels, loose: boolean): Labels | RejectReason {
     const m = this.byName.get(name);
     if (m === undefined || m.type !== type) return RejectReason.UNKNOWN_METRIC;
-    if (Object.keys(labels).length !== m.labelNames.length) return RejectReason.LABEL_NOT_ALLOWED;
-    const prefix = [m.index];
+    if (!loose && Object.keys(labels).length !== m.labelNames.length) return RejectReason.LABEL_NOT_ALLOWED;
+    const out: Record<string, string> = {};
     for (let i = 0; i < m.labelNames.length; i++) {
-      const value = labels[m.labelNames[i]!];
-      const idx = value === undefined ? undefined : m.valueIndex[i]!.get(value);
-      if (idx === undefined) return RejectReason.LABEL_NOT_ALLOWED;
-      prefix.push(idx);
+      const n = m.labelNames[i]!;
+      const v = Object.prototype.hasOwnProperty.call(labels, n) ? labels[n] : undefined;
+      if (v === undefined && !loose) return RejectReason.LABEL_NOT_ALLOWED;
+      out[n] = v !== undefined && m.valueIndex[i]!.has(v) ? v : NOT_LISTED;
     }
-    return prefix;
+    return out;
+  }
+
+  /** The sample's [metricIndex, ...labelIndexes] prefix, or why the series is not allowed. */
+  locate(name: string, type: MetricType, labels: Labels, loose = false): number[] | RejectReason {
+    const resolved = this.resolve(name, type, labels, loose);
+    if (typeof resolved === 'string') return resolved;
+    const m = this.byName.get(name)!;
+    return [m.index, ...m.labelNames.map((n, i) => m.valueIndex[i]!.get(resolved[n]!) ?? m.valueIndex[i]!.size)];
   }
 }
 
@@ -63,9 +85,9 @@ export const CLIENT_LIMITS = Object.freeze({
 
 // The type is part of the key: before the catalogue a name used as two types must stay two series, or
 // a gauge set would overwrite counter increments (and be resent as an increment after every reconnect).
-const keyOf = (type: MetricType, name: string, labels: Labels): string => {
+const keyOf = (type: MetricType, name: string, labels: Labels, loose = false): string => {
   const names = Object.keys(labels).sort();
-  let key = `${type}\u0000${name}`;
+  let key = `${type}${loose ? '~' : ''}\u0000${name}`;
   for (const n of names) key += `\u0000${n}\u0001${labels[n]}`;
   return key;
 };
@@ -95,22 +117,26 @@ export class PendingDeltas {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
   }
 
-  record(type: MetricType, name: string, labels: Labels, value: number, catalog: KnownCatalog | null, maxValue: number): void {
+  /** `loose`: a built-in collector's sample, whose labels are resolved loosely (KnownCatalog.resolve). */
+  record(type: MetricType, name: string, labels: Labels, value: number, catalog: KnownCatalog | null, maxValue: number, loose = false): void {
     if (typeof value !== 'number') return this.drop(RejectReason.NOT_A_NUMBER);
     if (!Number.isFinite(value)) return this.drop(RejectReason.NON_FINITE);
     if (Math.abs(value) > maxValue) return this.drop(RejectReason.TOO_LARGE);
     if (type === 'counter' && value < 0) return this.drop(RejectReason.NEGATIVE);
     let buckets: readonly number[] | null = null;
     if (catalog !== null) {
-      const located = catalog.locate(name, type, labels);
-      if (typeof located === 'string') return this.drop(located);
+      const resolved = catalog.resolve(name, type, labels, loose);
+      if (typeof resolved === 'string') return this.drop(resolved);
+      // Kept as the catalogue names the series: values outside the list all go into one entry.
+      labels = resolved;
+      loose = false;
       buckets = catalog.byName.get(name)!.buckets;
     }
-    const key = keyOf(type, name, labels);
+    const key = keyOf(type, name, labels, loose);
     let entry = this.entries.get(key);
     if (entry === undefined) {
       if (this.entries.size >= CLIENT_LIMITS.maxPendingSeries) return this.drop(RejectReason.CLIENT_BUFFER_FULL);
-      entry = { name, labels: { ...labels }, type, value: 0, sum: 0, counts: null, buckets: null, raw: null };
+      entry = { name, labels: { ...labels }, type, loose, value: 0, sum: 0, counts: null, buckets: null, raw: null };
       this.entries.set(key, entry);
     }
     if (type === 'counter') entry.value += value;
@@ -139,14 +165,14 @@ export class PendingDeltas {
   /** Drops a taken entry for good, counted under `reason`; a gauge is also forgotten (not resent after reconnects). */
   discard(entry: Entry, reason: RejectReason): void {
     this.drop(reason);
-    if (entry.type === 'gauge') this.gauges.delete(keyOf(entry.type, entry.name, entry.labels));
+    if (entry.type === 'gauge') this.gauges.delete(keyOf(entry.type, entry.name, entry.labels, entry.loose));
   }
 
   /** Puts entries taken for a frame that was never applied back, under what was recorded since. */
   restore(entries: Iterable<Entry>, drops: ReadonlyMap<string, number>): void {
     for (const [reason, n] of drops) this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
     for (const old of entries) {
-      const key = keyOf(old.type, old.name, old.labels);
+      const key = keyOf(old.type, old.name, old.labels, old.loose);
       const cur = this.entries.get(key);
       if (cur === undefined) {
         this.entries.set(key, old);
@@ -186,7 +212,7 @@ export class PendingDeltas {
   }
 
   private encode(entry: Entry, catalog: KnownCatalog): unknown[] | RejectReason {
-    const prefix = catalog.locate(entry.name, entry.type, entry.labels);
+    const prefix = catalog.locate(entry.name, entry.type, entry.labels, entry.loose);
     if (typeof prefix === 'string') return prefix;
     if (entry.type !== 'histogram') return [...prefix, entry.value];
     const buckets = catalog.byName.get(entry.name)!.buckets;

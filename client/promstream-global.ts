@@ -18,6 +18,15 @@ export interface SnippetInitOptions {
   readonly flushTimeout?: number;
   /** Observe navigation timing and Core Web Vitals into the page-metrics histograms (opt-in). */
   readonly pageMetrics?: boolean;
+  /** Time fetch and XMLHttpRequest into http_client_request_duration_seconds (opt-in). */
+  readonly apiMetrics?: boolean;
+  /** Count uncaught errors, unhandled rejections and failed resource loads into browser_errors_total (opt-in). */
+  readonly errorMetrics?: boolean;
+  /**
+   * The page's route, or a function of its URL called at each page view: turns on page_views_total and
+   * the `route` label of the other collectors' metrics (where the whitelist gives them one).
+   */
+  readonly route?: string | ((url: URL) => string);
   /** Called with connecting / connected / disconnected / error. */
   readonly onStatus?: (status: ClientStatus) => void;
 }

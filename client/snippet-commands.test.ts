@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MetricType } from '../protocol/index.js';
 import type { PendingDeltas } from './pending-deltas.js';
-import { installSnippet, parseInitOptions, type SnippetClient, type SnippetHost, type SnippetScope } from './snippet-commands.js';
+import { installSnippet, parseInitOptions, type Collectors, type SnippetClient, type SnippetHost, type SnippetScope } from './snippet-commands.js';
 import type { ClientOptions, Labels } from './types.js';
 
 const COMMAND: Record<MetricType, string> = { counter: 'increment', histogram: 'observe', gauge: 'set' };
@@ -40,12 +40,14 @@ function harness() {
   const clients: RecordingClient[] = [];
   const warnings: string[] = [];
   const pageMetrics: boolean[] = [];
+  const started: Collectors[] = [];
   const host: SnippetHost = {
-    start(options, withPageMetrics, recorded) {
+    start(options, collectors, recorded) {
       if (!/^wss?:\/\//.test(options.url)) throw new TypeError(`createClient: url must be a ws:// or wss:// URL (got ${String(options.url)})`);
       const c = new RecordingClient(options, recorded);
       clients.push(c);
-      pageMetrics.push(withPageMetrics);
+      pageMetrics.push(collectors.pageMetrics);
+      started.push(collectors);
       return c;
     },
     warn: (m) => warnings.push(m),
@@ -57,7 +59,7 @@ function harness() {
     (scope.promstream!.q = scope.promstream!.q ?? []).push(arguments);
   };
   const call = (...args: unknown[]): unknown => scope.promstream!(...args);
-  return { host, scope, call, clients, warnings, pageMetrics };
+  return { host, scope, call, clients, warnings, pageMetrics, started };
 }
 
 describe('the snippet queue', () => {
@@ -156,18 +158,40 @@ describe('the snippet queue', () => {
 
   it('parses init options into typed values: a wrong type gets a warning and a safe default (review defect 9)', () => {
     const status = (): void => {};
-    expect(parseInitOptions({ url: 'ws://h/ws', labels: { app: 'a' }, flushInterval: 500, flushTimeout: 2000, onStatus: status, pageMetrics: true }))
-      .toMatchObject({ options: { url: 'ws://h/ws', labels: { app: 'a' }, flushInterval: 500, flushTimeout: 2000 }, pageMetrics: true, warnings: [] });
-    const bad = parseInitOptions({ url: 42, labels: { app: 7 }, flushInterval: '1s', flushTimeout: -1, onStatus: 'log', pageMetrics: 'yes' });
+    const good = parseInitOptions({
+      url: 'ws://h/ws', labels: { app: 'a' }, flushInterval: 500, flushTimeout: 2000, onStatus: status,
+      pageMetrics: true, apiMetrics: true, errorMetrics: false, route: '/courses/:id',
+    });
+    expect(good).toMatchObject({
+      options: { url: 'ws://h/ws', labels: { app: 'a' }, flushInterval: 500, flushTimeout: 2000 },
+      collectors: { pageMetrics: true, apiMetrics: true, errorMetrics: false, route: '/courses/:id' },
+      warnings: [],
+    });
+    const bad = parseInitOptions({
+      url: 42, labels: { app: 7 }, flushInterval: '1s', flushTimeout: -1, onStatus: 'log',
+      pageMetrics: 'yes', apiMetrics: 1, errorMetrics: {}, route: 42,
+    });
     expect(bad.options).toEqual({ url: '42' });
-    expect(bad.pageMetrics).toBe(false);
+    expect(bad.collectors).toEqual({ pageMetrics: false, apiMetrics: false, errorMetrics: false });
     expect(bad.warnings).toEqual([
       'init: labels must be an object of strings, e.g. { app: "student" }; sending none',
       "init: flushInterval is milliseconds ≥ 100; using the server's",
       'init: flushTimeout is milliseconds > 0; using 30000',
       'init: onStatus must be a function; ignored',
+      'init: route must be a string or a function of the URL returning one; routes and page views off',
       'init: pageMetrics must be true or false; off',
+      'init: apiMetrics must be true or false; off',
+      'init: errorMetrics must be true or false; off',
     ]);
+    // a route function is called with the URL and no `this` of ours
+    const seen: unknown[] = [];
+    const fn = function (this: unknown, u: URL): string {
+      seen.push(this, u.pathname);
+      return '/r';
+    };
+    const routed = parseInitOptions({ url: 'ws://h/ws', route: fn }).collectors.route;
+    expect(typeof routed === 'function' ? routed(new URL('http://127.0.0.1/x?y')) : routed).toBe('/r');
+    expect(seen).toEqual([undefined, '/x']);
     // labels are copied: the page changing its object later does not reach the client
     const labels = { app: 'a' };
     const parsed = parseInitOptions({ url: 'ws://h/ws', labels });

@@ -17,9 +17,18 @@ export interface SnippetClient extends PromstreamClient {
   record(type: MetricType, name: unknown, labels: unknown, value: unknown): void;
 }
 
+/** The collectors `init` turns on (README "What is collected"), parsed. */
+export interface Collectors {
+  readonly pageMetrics: boolean;
+  readonly apiMetrics: boolean;
+  readonly errorMetrics: boolean;
+  /** Routes and page views: the page's route, or a function of its URL; undefined: off. */
+  readonly route?: string | ((url: URL) => unknown);
+}
+
 export interface SnippetHost {
   /** Creates the client at `init`; `recorded` holds what was recorded before. May throw (a bad url). */
-  start(options: ClientOptions, pageMetrics: boolean, recorded: PendingDeltas): SnippetClient;
+  start(options: ClientOptions, collectors: Collectors, recorded: PendingDeltas): SnippetClient;
   warn(message: string): void;
 }
 
@@ -36,8 +45,8 @@ const MAX_WARNINGS = 32;
 const isRecord = (v: unknown): v is Readonly<Record<string, unknown>> => typeof v === 'object' && v !== null;
 
 /** `init`'s options, parsed: what is usable, plus a warning for each part that was not. */
-export function parseInitOptions(raw: Readonly<Record<string, unknown>>): { options: ClientOptions; pageMetrics: boolean; warnings: string[] } {
-  const { url, labels, flushInterval, flushTimeout, onStatus, pageMetrics } = raw;
+export function parseInitOptions(raw: Readonly<Record<string, unknown>>): { options: ClientOptions; collectors: Collectors; warnings: string[] } {
+  const { url, labels, flushInterval, flushTimeout, onStatus, pageMetrics, apiMetrics, errorMetrics, route } = raw;
   const warnings: string[] = [];
   const parsedLabels = parseLabels(labels);
   if (parsedLabels === null) warnings.push('init: labels must be an object of strings, e.g. { app: "student" }; sending none');
@@ -47,7 +56,12 @@ export function parseInitOptions(raw: Readonly<Record<string, unknown>>): { opti
   if (flushTimeout !== undefined && timeout === undefined) warnings.push('init: flushTimeout is milliseconds > 0; using 30000');
   const status = typeof onStatus === 'function' ? onStatus : undefined;
   if (onStatus !== undefined && status === undefined) warnings.push('init: onStatus must be a function; ignored');
-  if (pageMetrics !== undefined && typeof pageMetrics !== 'boolean') warnings.push('init: pageMetrics must be true or false; off');
+  const flag = (name: string, value: unknown): boolean => {
+    if (value !== undefined && typeof value !== 'boolean') warnings.push(`init: ${name} must be true or false; off`);
+    return value === true;
+  };
+  const routeOption = typeof route === 'string' ? route : typeof route === 'function' ? (u: URL): unknown => Reflect.apply(route, undefined, [u]) : undefined;
+  if (route !== undefined && routeOption === undefined) warnings.push('init: route must be a string or a function of the URL returning one; routes and page views off');
   const options: ClientOptions = {
     // Not a string: the client refuses it with an error naming it (the caller warns with that).
     url: typeof url === 'string' ? url : String(url),
@@ -56,7 +70,13 @@ export function parseInitOptions(raw: Readonly<Record<string, unknown>>): { opti
     ...(timeout === undefined ? {} : { flushTimeout: timeout }),
     ...(status === undefined ? {} : { onStatus: (s: ClientStatus) => void Reflect.apply(status, undefined, [s]) }),
   };
-  return { options, pageMetrics: pageMetrics === true, warnings };
+  const collectors: Collectors = {
+    pageMetrics: flag('pageMetrics', pageMetrics),
+    apiMetrics: flag('apiMetrics', apiMetrics),
+    errorMetrics: flag('errorMetrics', errorMetrics),
+    ...(routeOption === undefined ? {} : { route: routeOption }),
+  };
+  return { options, collectors, warnings };
 }
 
 export class SnippetCommands {
@@ -104,9 +124,9 @@ export class SnippetCommands {
       this.warnOnce('init needs an options object: { url, labels }');
       return;
     }
-    const { options, pageMetrics, warnings } = parseInitOptions(raw);
+    const { options, collectors, warnings } = parseInitOptions(raw);
     for (const w of warnings) this.warnOnce(w);
-    this.client = this.host.start(options, pageMetrics, this.recorded);
+    this.client = this.host.start(options, collectors, this.recorded);
     this.recorded = null; // the client owns it now
   }
 

@@ -24,7 +24,7 @@ import {
 // timestamps) are refused.
 
 /** Limits for frames a server reads from clients. Depth 4 covers [delta, [samples, [sample]]] and maps. */
-export const CLIENT_FRAME_GUARD: GuardLimits = Object.freeze({ maxDepth: 4, maxItems: 1_000_000, maxStringBytes: 1024 });
+export const CLIENT_FRAME_GUARD: GuardLimits = /* @__PURE__ */ Object.freeze({ maxDepth: 4, maxItems: 1_000_000, maxStringBytes: 1024 });
 /** Limits for frames a client reads from the server (the welcome carries the whole catalogue). */
 export const SERVER_FRAME_GUARD: GuardLimits = Object.freeze({ maxDepth: 6, maxItems: 10_000_000, maxStringBytes: 4096 });
 

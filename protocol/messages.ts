@@ -38,9 +38,9 @@ export const RejectReason = {
   CLIENT_ERROR: 'client_error',
 } as const;
 export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
-export const REJECT_REASONS: readonly RejectReason[] = Object.freeze(Object.values(RejectReason));
+export const REJECT_REASONS: readonly RejectReason[] = /* @__PURE__ */ Object.freeze(Object.values(RejectReason));
 /** Reasons the server itself drops a sample for: the label values of promstream_rejected_samples_total{reason}. */
-export const SERVER_REJECT_REASONS: readonly RejectReason[] = Object.freeze([
+export const SERVER_REJECT_REASONS: readonly RejectReason[] = /* @__PURE__ */ Object.freeze([
   RejectReason.NOT_ARRAY,
   RejectReason.UNKNOWN_METRIC,
   RejectReason.LABEL_NOT_ALLOWED,
@@ -57,7 +57,7 @@ export const SERVER_REJECT_REASONS: readonly RejectReason[] = Object.freeze([
  * Reasons a client may report for samples it dropped locally (the server trusts only these names): the
  * label values of promstream_client_dropped_samples_total{reason}, kept apart from the server's own.
  */
-export const CLIENT_DROP_REASONS: readonly RejectReason[] = Object.freeze([
+export const CLIENT_DROP_REASONS: readonly RejectReason[] = /* @__PURE__ */ Object.freeze([
   RejectReason.UNKNOWN_METRIC,
   RejectReason.LABEL_NOT_ALLOWED,
   RejectReason.NOT_A_NUMBER,

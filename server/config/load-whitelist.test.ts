@@ -120,12 +120,13 @@ describe('loadWhitelist: formats and paths', () => {
     expect(withoutFiles(fromYaml)).toEqual(withoutFiles(await loadWhitelist([json])));
   });
 
-  it('loads the examples directory: the demo whitelist and the browser page-metrics whitelist', async () => {
+  it("loads the examples directory: the demo whitelist and the browser collectors' whitelists", async () => {
     const file = path.join(examplesDir, 'demo-whitelist.json');
     const pageFile = path.join(examplesDir, 'page-metrics-whitelist.json');
     const w = await loadWhitelist([examplesDir]);
-    expect(w.files).toEqual([file, pageFile]);
-    expect(w.metrics.slice(0, 3)).toEqual([
+    const collectorFiles = ['api-metrics', 'errors', 'routes'].map((n) => path.join(examplesDir, `${n}-whitelist.json`));
+    expect(w.files).toEqual([collectorFiles[0], file, collectorFiles[1], pageFile, collectorFiles[2]]);
+    expect(w.metrics.filter((m) => m.file === file)).toEqual([
       { name: 'demo_clicks_total', help: "Clicks on the demo page's buttons", type: 'counter', labels: [{ name: 'button', allowedValues: ['red', 'green', 'blue'] }], buckets: [], file },
       {
         name: 'demo_task_duration_seconds', help: 'Duration of demo tasks in seconds', type: 'histogram', file,
@@ -133,13 +134,15 @@ describe('loadWhitelist: formats and paths', () => {
       },
       { name: 'demo_tabs_presenting', help: 'Demo tabs currently presenting', type: 'gauge', labels: [], buckets: [], file },
     ]);
-    const page = w.metrics.slice(3);
-    expect(page.length).toBeGreaterThan(0);
+    const page = w.metrics.filter((m) => m.file === pageFile);
+    expect(page.length).toBe(17 + 5);
+    const route = { name: 'route', allowedValues: ['/', '/courses', '/courses/:id', '/settings', 'other'], fallback: 'other' };
     for (const m of page) {
-      expect(m.file).toBe(pageFile);
       expect(m.type).toBe('histogram');
       expect(m.name).toMatch(/^(performance_timing_[A-Za-z]+|web_vitals_(lcp|inp|fcp|ttfb)_seconds|web_vitals_cls)$/);
+      expect(m.labels).toEqual([route]);
     }
+    expect(w.metrics.filter((m) => collectorFiles.includes(m.file)).map((m) => m.name).sort()).toEqual(['browser_errors_total', 'http_client_request_duration_seconds', 'page_views_total']);
     expect(w.sessionLabels).toEqual([{ name: 'app', allowedValues: ['demo', 'student', 'teacher'] }]);
   });
 

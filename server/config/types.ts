@@ -3,7 +3,13 @@ import { ErrorCode, PromstreamError } from '../errors.js';
 
 export interface LabelSpec {
   readonly name: string;
+  /** Every value a sample may carry; the fallback (when there is one) among them. */
   readonly allowedValues: readonly string[];
+  /**
+   * Metric labels only: the value a sample is counted under when the client saw a value outside the
+   * list (PROTOCOL.md: the label index one past the last). Absent: such samples are rejected.
+   */
+  readonly fallback?: string;
 }
 
 export interface MetricSpec {

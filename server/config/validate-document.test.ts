@@ -74,7 +74,7 @@ describe('validateWhitelistDocument: document shape', () => {
     expect(problemsOf(doc)).toEqual([
       { file: FILE, field: 'allowedMetric', message: 'unknown key; expected one of allowedMetrics, sessionLabels' },
       { file: FILE, metric: 'm', field: 'bucket', message: 'unknown key; expected one of name, help, type, labels, buckets' },
-      { file: FILE, metric: 'm', field: 'labels[0].values', message: 'unknown key; expected one of name, allowedValues' },
+      { file: FILE, metric: 'm', field: 'labels[0].values', message: 'unknown key; expected one of name, allowedValues, fallback' },
       { file: FILE, field: 'sessionLabels[0].extra', message: 'unknown key; expected one of name, allowedValues' },
     ]);
   });
@@ -174,6 +174,28 @@ describe('validateWhitelistDocument: labels', () => {
       { file: FILE, metric: 'm_total', field: 'labels[2].allowedValues', message: 'must be an array of strings, got string' },
       { file: FILE, metric: 'm_total', field: 'labels[3].allowedValues[1]', message: 'must be a string, got number' },
       { file: FILE, metric: 'm_total', field: 'labels[4].allowedValues', message: 'is required' },
+    ]);
+  });
+
+  it('takes a fallback for metric labels: listed already, or added after the allowed values', () => {
+    const labels = [
+      { name: 'route', allowedValues: ['/', '/a'], fallback: 'other' },
+      { name: 'host', allowedValues: ['x', 'other'], fallback: 'other' },
+      { name: 'kind', allowedValues: ['k'] },
+    ];
+    const result = validateWhitelistDocument(oneMetric({ labels }), FILE);
+    expect(result.problems).toEqual([]);
+    expect(result.metrics[0]!.labels).toEqual([
+      { name: 'route', allowedValues: ['/', '/a', 'other'], fallback: 'other' },
+      { name: 'host', allowedValues: ['x', 'other'], fallback: 'other' },
+      { name: 'kind', allowedValues: ['k'] },
+    ]);
+    expect(problemsOf(oneMetric({ labels: [{ name: 'route', allowedValues: ['/'], fallback: 7 }] }))).toEqual([
+      { file: FILE, metric: 'm_total', field: 'labels[0].fallback', message: 'must be a string (the value to count values outside allowedValues under), got number' },
+    ]);
+    // Session labels are exact (4003 otherwise): no fallback.
+    expect(problemsOf({ allowedMetrics: [], sessionLabels: [{ name: 'app', allowedValues: ['a'], fallback: 'a' }] })).toEqual([
+      { file: FILE, field: 'sessionLabels[0].fallback', message: 'unknown key; expected one of name, allowedValues' },
     ]);
   });
 

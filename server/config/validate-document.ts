@@ -50,7 +50,7 @@ export function validateWhitelistDocument(doc: unknown, file: string): DocumentR
 
   const sessionLabels = own(doc, 'sessionLabels');
   if (sessionLabels !== undefined) {
-    result.sessionLabels = validateLabelList(sessionLabels, 'sessionLabels', { histogram: false }, report) ?? [];
+    result.sessionLabels = validateLabelList(sessionLabels, 'sessionLabels', { histogram: false, session: true }, report) ?? [];
   }
   return result;
 }

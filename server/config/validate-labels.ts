@@ -4,10 +4,13 @@ import type { LabelSpec } from './types.js';
 /** The classic Prometheus label name grammar (no UTF-8 names: older servers and clients reject them). */
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const LABEL_KEYS: readonly string[] = ['name', 'allowedValues'];
+const METRIC_LABEL_KEYS: readonly string[] = [...LABEL_KEYS, 'fallback'];
 
 export interface LabelRules {
   /** `le` carries a histogram's bucket bound, so a histogram cannot have a label of that name. */
   readonly histogram: boolean;
+  /** Session labels must match exactly (4003 otherwise): no fallback for them. */
+  readonly session?: boolean;
 }
 
 /**
@@ -46,7 +49,7 @@ function validateLabel(
     report(field, message);
     valid = false;
   };
-  reportUnknownKeys(item, LABEL_KEYS, at, fail);
+  reportUnknownKeys(item, rules.session === true ? LABEL_KEYS : METRIC_LABEL_KEYS, at, fail);
 
   const name = own(item, 'name');
   if (name === undefined) fail(`${at}.name`, 'is required');
@@ -61,8 +64,12 @@ function validateLabel(
   }
 
   const allowedValues = validateAllowedValues(own(item, 'allowedValues'), `${at}.allowedValues`, fail);
+  const fallback = own(item, 'fallback');
+  if (fallback !== undefined && typeof fallback !== 'string') fail(`${at}.fallback`, `must be a string (the value to count values outside allowedValues under), got ${typeName(fallback)}`);
   if (!valid || typeof name !== 'string' || allowedValues === undefined) return undefined;
-  return { name, allowedValues };
+  if (typeof fallback !== 'string') return { name, allowedValues };
+  // The fallback is an allowed value of its own: listed already, or added after the others.
+  return { name, allowedValues: allowedValues.includes(fallback) ? allowedValues : [...allowedValues, fallback], fallback };
 }
 
 function validateAllowedValues(value: unknown, field: string, fail: Report): string[] | undefined {

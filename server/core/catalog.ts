@@ -10,6 +10,11 @@ export interface CatalogEntry {
   readonly labelCount: number;
   /** allowedValues.length per label: the radices of the series index. */
   readonly radices: Uint32Array;
+  /**
+   * Per label, the index of its fallback value, or -1: a sample whose label index equals the radix (a
+   * value the client saw outside the list) counts under the fallback, or is rejected without one.
+   */
+  readonly fallbacks: Int32Array;
   /** Product of the radices: how many label combinations (series) the metric has. */
   readonly seriesCount: number;
   /** Per-series values a sample carries after its label indexes: 1, or 1 + buckets + 1 for histograms. */
@@ -35,8 +40,9 @@ export class ServerCatalog {
     this.entries = whitelist.metrics.map((spec, index) => {
       const radices = Uint32Array.from(spec.labels, (l) => l.allowedValues.length);
       const bucketCount = spec.type === 'histogram' ? spec.buckets.length + 1 : 0;
+      const fallbacks = Int32Array.from(spec.labels, (l) => (l.fallback === undefined ? -1 : l.allowedValues.indexOf(l.fallback)));
       return {
-        index, spec, type: spec.type, labelCount: spec.labels.length, radices,
+        index, spec, type: spec.type, labelCount: spec.labels.length, radices, fallbacks,
         seriesCount: radices.reduce((a, b) => a * b, 1),
         valueCount: spec.type === 'histogram' ? 1 + bucketCount : 1,
         bucketCount,

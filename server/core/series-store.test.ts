@@ -57,6 +57,30 @@ describe('ServerCatalog', () => {
   });
 });
 
+describe('SeriesStore: label fallbacks', () => {
+  const withFallback: Whitelist = {
+    files: ['t.json'], sessionLabels: [],
+    metrics: [
+      {
+        name: 'views_total', help: 'views', type: 'counter', file: 't.json', buckets: [],
+        labels: [{ name: 'route', allowedValues: ['/', 'other', '/a'], fallback: 'other' }, { name: 'kind', allowedValues: ['k', 'j'] }],
+      },
+    ],
+  };
+  const gauges: GaugeParts = new Map();
+
+  it('counts the index one past the last under the fallback, and rejects it where there is none', () => {
+    const store = new SeriesStore(new ServerCatalog(withFallback), MAX);
+    expect(store.apply([0, 3, 0, 2], gauges)).toBeNull();
+    expect(store.apply([0, 1, 1, 5], gauges)).toBeNull();
+    // series = route * 2 + kind: other/k and other/j
+    expect(Array.from(store.metrics[0]!.values)).toEqual([0, 0, 2, 5, 0, 0]);
+    expect(store.apply([0, 0, 2, 1], gauges)).toBe(RejectReason.LABEL_NOT_ALLOWED);
+    expect(store.apply([0, 4, 0, 1], gauges)).toBe(RejectReason.LABEL_NOT_ALLOWED);
+    expect(new ServerCatalog(withFallback).entries[0]!.fallbacks).toEqual(Int32Array.from([1, -1]));
+  });
+});
+
 describe('SeriesStore: counters', () => {
   it('starts every series at zero', () => {
     const s = newStore();

@@ -60,8 +60,10 @@ export class SeriesStore {
 
     let series = 0;
     for (let i = 0; i < e.labelCount; i++) {
-      const v: unknown = sample[1 + i];
+      let v: unknown = sample[1 + i];
       const radix = e.radices[i]!;
+      // One past the last: a value the client saw outside the list, counted under the fallback if any.
+      if (v === radix && e.fallbacks[i]! >= 0) v = e.fallbacks[i];
       // v >>> 0 === v: a whole number in 0 … 2^32 - 1 (radixes are smaller).
       if (typeof v !== 'number' || v >>> 0 !== v || v >= radix) return RejectReason.LABEL_NOT_ALLOWED;
       series = series * radix + v;

@@ -16,7 +16,7 @@ import { stdoutDestination } from './stdout-destination.js';
 
 const EXAMPLES_DIR = join(PACKAGE_ROOT, 'examples/');
 /** The demo page's metrics and the page metrics it turns on (pageMetrics: true). */
-const DEMO_WHITELISTS = [`${EXAMPLES_DIR}demo-whitelist.json`, `${EXAMPLES_DIR}page-metrics-whitelist.json`];
+const DEMO_WHITELISTS = ['demo', 'page-metrics', 'routes', 'api-metrics', 'errors'].map((name) => `${EXAMPLES_DIR}${name}-whitelist.json`);
 const DEMO_PAGE = `${EXAMPLES_DIR}demo.html`;
 
 const MAIN_HELP = `promstream ${VERSION} — stream metrics from browsers and other unscrapable clients into Prometheus

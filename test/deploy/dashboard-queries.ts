@@ -7,7 +7,13 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../support/spawn-cli.js';
 
-export const DASHBOARD_FILE = path.join(REPO_ROOT, 'deploy/grafana/dashboards/promstream.json');
+export const DASHBOARDS_DIR = path.join(REPO_ROOT, 'deploy/grafana/dashboards');
+/** The aggregator's dashboard (the compose setup's home page). */
+export const DASHBOARD_FILE = path.join(DASHBOARDS_DIR, 'promstream.json');
+/** What real users experience, from the browser collectors. */
+export const REAL_USERS_DASHBOARD_FILE = path.join(DASHBOARDS_DIR, 'real-users.json');
+/** Every dashboard Grafana provisions from deploy/grafana/dashboards/. */
+export const DASHBOARD_FILES: readonly string[] = [DASHBOARD_FILE, REAL_USERS_DASHBOARD_FILE];
 export const RULES_FILE = path.join(REPO_ROOT, 'deploy/prometheus/rules.yml');
 
 export interface Target {
@@ -27,7 +33,13 @@ export interface Panel {
   readonly targets?: readonly Target[];
   readonly panels?: readonly Panel[];
   readonly options?: Record<string, unknown>;
-  readonly fieldConfig?: { defaults?: { unit?: string } };
+  readonly fieldConfig?: {
+    defaults?: {
+      unit?: string;
+      thresholds?: { steps: { color: string; value: number | null }[] };
+      custom?: { thresholdsStyle?: { mode: string }; stacking?: { mode: string } };
+    };
+  };
 }
 
 export interface TemplateVariable {
@@ -47,8 +59,8 @@ export interface Dashboard {
   readonly templating: { list: readonly TemplateVariable[] };
 }
 
-export function loadDashboard(): Dashboard {
-  return JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as Dashboard;
+export function loadDashboard(file = DASHBOARD_FILE): Dashboard {
+  return JSON.parse(readFileSync(file, 'utf8')) as Dashboard;
 }
 
 /** Every panel, rows' collapsed children included. */

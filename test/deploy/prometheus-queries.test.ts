@@ -16,7 +16,7 @@ import { SUBPROTOCOL } from '../../protocol/index.js';
 import { describeWithPrometheus, startPrometheus, type RunningPrometheus } from '../support/prometheus.js';
 import { REPO_ROOT, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
-import { dashboardQueries, grafanaRegexValue, loadDashboard, ruleExpressions, substitute } from './dashboard-queries.js';
+import { DASHBOARD_FILES, dashboardQueries, grafanaRegexValue, loadDashboard, ruleExpressions, substitute } from './dashboard-queries.js';
 
 const SCRAPE = '1s';
 /** Grafana's $__rate_interval: max($__interval + scrape interval, 4 × scrape interval). */
@@ -33,6 +33,29 @@ async function deployConfig(file: string): Promise<PromConfig> {
   const config = parse(await readFile(path.join(REPO_ROOT, 'deploy/prometheus', file), 'utf8')) as PromConfig;
   config.global = { ...config.global, scrape_interval: SCRAPE, scrape_timeout: SCRAPE, evaluation_interval: SCRAPE };
   return config;
+}
+
+/**
+ * A week ago, as OpenMetrics for promtool to backfill: connected clients and page views of this
+ * aggregator around the same time last week, so that the week-over-week panels have their other line.
+ * Quieter than the load generator now (0.1 page views a second), so RealUserUsageDroppedWeekOverWeek stays
+ * quiet, and more than its 100 an hour, so that its expression is evaluated in full.
+ */
+function lastWeek(instance: string): string {
+  const weekAgo = Math.floor(Date.now() / 1000) - 7 * 24 * 3600;
+  // Every second, as the test's scrapes: a rate over the test's $__rate_interval (4s) needs two samples.
+  const times: number[] = [];
+  for (let t = weekAgo - 70 * 60; t <= weekAgo + 10 * 60; t++) times.push(t);
+  const labels = `job="promstream",instance="${instance}"`;
+  const routes = ['/', '/courses', '/courses/:id', '/settings', 'other'];
+  return [
+    '# TYPE connected_clients gauge',
+    ...times.map((t) => `connected_clients{${labels},app="demo"} 4 ${t}`),
+    '# TYPE page_views counter',
+    ...routes.flatMap((route) => times.map((t, i) => `page_views_total{${labels},route="${route}",navigation="navigate"} ${(i * 0.1).toFixed(1)} ${t}`)),
+    '# EOF',
+    '',
+  ].join('\n');
 }
 
 /** GET on Prometheus' API; returns `data`, or throws with Prometheus' error. */
@@ -67,7 +90,8 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
     server = await startServe(['--demo']);
     loadgen = spawn(
       process.execPath,
-      ['examples/loadgen.mjs', '--url', `ws://127.0.0.1:${server.port}/ws`, '--clients', '6', '--rate', '10', '--churn', '300ms', '--flush-interval', '200ms', '--report-every', '0'],
+      // every whitelist of --demo, the browser collectors' included: both dashboards get data
+      ['examples/loadgen.mjs', '--url', `ws://127.0.0.1:${server.port}/ws`, '--whitelist', 'examples', '--clients', '6', '--rate', '10', '--churn', '300ms', '--flush-interval', '200ms', '--report-every', '0'],
       { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     loadgen.stdout!.setEncoding('utf8').on('data', (c: string) => (loadgenOutput += c));
@@ -94,7 +118,7 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
     const files = Object.fromEntries(
       await Promise.all((config.rule_files ?? []).map(async (f) => [f, await readFile(path.join(REPO_ROOT, 'deploy/prometheus', f), 'utf8')] as const)),
     );
-    prometheus = await startPrometheus({ config: { yaml: stringify(config), files } });
+    prometheus = await startPrometheus({ config: { yaml: stringify(config), files }, backfill: lastWeek(`127.0.0.1:${server.metricsPort}`) });
     others.push(prometheus);
   }, 60_000);
 
@@ -105,13 +129,13 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
     server?.proc.signal('SIGKILL');
   });
 
-  it('every dashboard query runs without error and returns data, with "All" replicas and with one picked', async () => {
-    const queries = dashboardQueries(loadDashboard());
-    expect(queries.length).toBeGreaterThan(20);
+  it('every query of both dashboards runs without error and returns data, with "All" replicas and routes and with one of each picked', async () => {
+    const queries = DASHBOARD_FILES.flatMap((file) => dashboardQueries(loadDashboard(file)));
+    expect(queries.length).toBeGreaterThan(60);
     const instance = `127.0.0.1:${server.metricsPort}`;
     const selections = [
-      { job: 'promstream', instance: '.*', __rate_interval: RATE_INTERVAL },
-      { job: 'promstream', instance: grafanaRegexValue(instance), __rate_interval: RATE_INTERVAL },
+      { job: 'promstream', instance: '.*', route: '.*', __rate_interval: RATE_INTERVAL },
+      { job: 'promstream', instance: grafanaRegexValue(instance), route: grafanaRegexValue('/courses/:id'), __rate_interval: RATE_INTERVAL },
     ];
     // Rates need two scrapes in their window and the histogram panels observations in it: poll until
     // every query has data. A query Prometheus refuses fails at once, naming it.
@@ -142,8 +166,8 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
     expect(await prometheus.waitForValue('sum(promstream_protocol_errors_total{job="promstream",reason="text_frame"})', (v) => v === 1)).toBe(1);
   }, 90_000);
 
-  it("the dashboard's variables resolve: job and replica values come from promstream_build_info", async () => {
-    const dashboard = loadDashboard();
+  it.each(DASHBOARD_FILES)("the dashboard's variables resolve: job and replica from promstream_build_info, routes from page_views_total (%s)", async (file) => {
+    const dashboard = loadDashboard(file);
     const queryOf = (name: string): string => {
       const v = dashboard.templating.list.find((x) => x.name === name)!;
       return typeof v.query === 'string' ? v.query : v.query!.query;
@@ -156,13 +180,17 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
     };
     expect(await labelValues(queryOf('job'), {})).toEqual(['promstream']);
     expect(await labelValues(queryOf('instance'), { job: 'promstream' })).toEqual([`127.0.0.1:${server.metricsPort}`]);
+    // every route of the whitelist, its fallback included (every allowed series is exposed from 0)
+    if (dashboard.templating.list.some((v) => v.name === 'route')) {
+      expect(await labelValues(queryOf('route'), { job: 'promstream', instance: '.*' })).toEqual(['/', '/courses', '/courses/:id', '/settings', 'other']);
+    }
   });
 
   it('every rule expression evaluates without error, Prometheus evaluates each rule healthily, and none fires', async () => {
     for (const rule of ruleExpressions()) {
       const samples = await prometheus.query(rule.expr);
       // A healthy aggregator under a light load trips none of them.
-      expect(samples, rule.name).toEqual([]);
+      expect(samples, `${rule.name}: ${JSON.stringify(samples)}`).toEqual([]);
     }
     type Rules = { groups: { file: string; rules: { name: string; health: string; lastError?: string; lastEvaluation: string; state?: string }[] }[] };
     const rules = await waitFor(

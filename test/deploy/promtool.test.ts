@@ -7,6 +7,8 @@ import { REPO_ROOT } from '../support/spawn-cli.js';
 import { describeRun, describeWithPromtool, promtoolBin, run } from './deploy-tools.js';
 
 const PROMETHEUS_DIR = path.join(REPO_ROOT, 'deploy/prometheus');
+/** The rule unit tests: the aggregator's (evaluated every minute) and the real users' (every 15 minutes, over days). */
+const TEST_FILES = ['rules.test.yml', 'rules-real-users.test.yml'] as const;
 
 interface RuleFile {
   groups: { name: string; rules: { alert?: string; record?: string; expr: string; for?: string }[] }[];
@@ -28,26 +30,27 @@ describeWithPromtool('promtool accepts the Prometheus config and rules, and thei
     expect(result.code, describeRun(result)).toBe(0);
   });
 
-  it('promtool test rules deploy/prometheus/rules.test.yml', async () => {
-    const result = await run(promtoolBin, ['test', 'rules', 'rules.test.yml'], { cwd: PROMETHEUS_DIR });
+  it.each(TEST_FILES)('promtool test rules deploy/prometheus/%s', async (file) => {
+    const result = await run(promtoolBin, ['test', 'rules', file], { cwd: PROMETHEUS_DIR, timeoutMs: 120_000 });
     expect(result.code, describeRun(result)).toBe(0);
     expect(result.stdout).toMatch(/SUCCESS/);
-  });
+  }, 130_000);
 
   it('the unit tests cover every alert both firing and not firing', async () => {
     const rules = parse(await readFile(path.join(PROMETHEUS_DIR, 'rules.yml'), 'utf8')) as RuleFile;
-    const tests = parse(await readFile(path.join(PROMETHEUS_DIR, 'rules.test.yml'), 'utf8')) as RuleTests;
-    expect(tests.rule_files).toEqual(['rules.yml']);
+    const files = await Promise.all(TEST_FILES.map(async (f) => parse(await readFile(path.join(PROMETHEUS_DIR, f), 'utf8')) as RuleTests));
+    for (const tests of files) expect(tests.rule_files).toEqual(['rules.yml']);
     const alerts = rules.groups.flatMap((g) => g.rules.map((r) => r.alert)).filter((a): a is string => a !== undefined);
-    expect(alerts.length).toBeGreaterThanOrEqual(6);
-    const cases = tests.tests.flatMap((t) => t.alert_rule_test ?? []);
+    expect(alerts.length).toBeGreaterThanOrEqual(9);
+    const cases = files.flatMap((tests) => tests.tests.flatMap((t) => t.alert_rule_test ?? []));
     for (const alert of alerts) {
       const mine = cases.filter((c) => c.alertname === alert);
       expect(mine.some((c) => c.exp_alerts.length > 0), `${alert} has a firing case`).toBe(true);
       expect(mine.some((c) => c.exp_alerts.length === 0), `${alert} has a not-firing case`).toBe(true);
     }
     // The issue's list, by what each alert is about.
-    for (const needed of [/Down/, /ClientsDropped/, /RejectedSamples/, /ProtocolErrors/, /EventLoopLag/, /Memory/]) {
+    // … and the real-user alerts: page load p75 regressed, errors per page view spiking, usage down on last week.
+    for (const needed of [/Down/, /ClientsDropped/, /RejectedSamples/, /ProtocolErrors/, /EventLoopLag/, /Memory/, /PageLoadRegressed/, /ErrorRateSpiking/, /UsageDroppedWeekOverWeek/]) {
       expect(alerts.some((a) => needed.test(a)), String(needed)).toBe(true);
     }
   });

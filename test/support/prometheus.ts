@@ -9,6 +9,8 @@ import { waitFor } from './wait-for.js';
 
 /** The Prometheus binary: `PROMETHEUS_BIN`, else where Debian's `prometheus` package puts it (CI installs that). */
 export const prometheusBin: string = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
+/** promtool, from the same package: `PROMTOOL_BIN`, else Debian's path. */
+export const promtoolBin: string = process.env.PROMTOOL_BIN ?? '/usr/bin/promtool';
 
 export function prometheusAvailable(): boolean {
   try {
@@ -77,6 +79,12 @@ export interface StartPrometheusOptions {
    * are not used), and files to write beside it, such as the rule files it names.
    */
   config?: { yaml: string; files?: Readonly<Record<string, string>> };
+  /**
+   * History to start with, as OpenMetrics text with timestamps (`# EOF` at the end): turned into TSDB
+   * blocks by `promtool tsdb create-blocks-from openmetrics` before Prometheus starts, so that queries
+   * about the past (`offset 1w`) have data. Times must lie outside the last two hours (the head block's).
+   */
+  backfill?: string;
 }
 
 export interface PromSample {
@@ -129,6 +137,14 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   };
   await writeFile(configFile, options.config?.yaml ?? JSON.stringify(config, null, 2));
   for (const [name, text] of Object.entries(options.config?.files ?? {})) await writeFile(join(dir, name), text);
+  if (options.backfill !== undefined) {
+    try {
+      await backfill(options.backfill, dir);
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
 
   try {
     for (let attempt = 1; ; attempt += 1) {
@@ -144,6 +160,21 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Writes the OpenMetrics history into `dir`/data as blocks, with promtool; throws with its output when it fails. */
+async function backfill(openMetrics: string, dir: string): Promise<void> {
+  const input = join(dir, 'backfill.om');
+  await writeFile(input, openMetrics);
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const child = spawn(promtoolBin, ['tsdb', 'create-blocks-from', 'openmetrics', input, join(dir, 'data')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (text += c.toString('utf8')));
+    child.once('error', reject);
+    child.once('close', (exitCode) => resolve({ code: exitCode, output: text }));
+  });
+  if (code !== 0) throw new Error(`promtool tsdb create-blocks-from openmetrics exited with ${code}:\n${output.slice(-OUTPUT_TAIL_CHARS)}`);
 }
 
 type LaunchResult = { ok: true; running: RunningPrometheus } | { ok: false; reason: string; output: string };
