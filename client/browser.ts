@@ -18,15 +18,15 @@ const openBrowserSocket: SocketFactory = (url, protocols) => new WebSocket(url, 
  * held by a per-page SharedWorker where one can be had (worker-socket.ts).
  */
 export class BrowserClient extends ClientCore {
-  private readonly stopWatchingPage: () => void;
+  readonly #stopWatchingPage: () => void;
 
   constructor(options: ClientOptions, recorded?: PendingDeltas) {
     super(options, typeof navigator === 'object' && needsWorkerHeldSocket(navigator.userAgent) ? workerHeldSocketFactory(openBrowserSocket) : openBrowserSocket, recorded);
-    this.stopWatchingPage = watchPageLifecycle(this);
+    this.#stopWatchingPage = watchPageLifecycle(this);
   }
 
   override close(): Promise<void> {
-    this.stopWatchingPage();
+    this.#stopWatchingPage();
     return super.close();
   }
 }

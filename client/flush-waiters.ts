@@ -14,12 +14,16 @@ interface Waiter {
  * waiter whose target is covered".
  */
 export class FlushWaiters {
-  private waiters: Waiter[] = [];
+  #waiters: Waiter[] = [];
 
-  constructor(private readonly timeoutMs: number) {}
+  readonly #timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
+  }
 
   get size(): number {
-    return this.waiters.length;
+    return this.#waiters.length;
   }
 
   /** Resolves once settle() is called with a serial ≥ target; rejects with PROMSTREAM_FLUSH_TIMEOUT after the timeout. */
@@ -30,29 +34,29 @@ export class FlushWaiters {
         resolve,
         reject,
         timer: setTimeout(() => {
-          this.waiters = this.waiters.filter((w) => w !== waiter);
-          reject(new PromstreamClientError(ClientErrorCode.FLUSH_TIMEOUT, `promstream flush not acknowledged within ${this.timeoutMs} ms`));
-        }, this.timeoutMs),
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(new PromstreamClientError(ClientErrorCode.FLUSH_TIMEOUT, `promstream flush not acknowledged within ${this.#timeoutMs} ms`));
+        }, this.#timeoutMs),
       };
-      this.waiters.push(waiter);
+      this.#waiters.push(waiter);
     });
   }
 
   /** Resolves every waiter whose target is covered by `ackedSerial`. */
   settle(ackedSerial: number): void {
-    if (this.waiters.length === 0) return;
+    if (this.#waiters.length === 0) return;
     const still: Waiter[] = [];
-    for (const w of this.waiters) {
+    for (const w of this.#waiters) {
       if (w.target <= ackedSerial) {
         clearTimeout(w.timer);
         w.resolve();
       } else still.push(w);
     }
-    this.waiters = still;
+    this.#waiters = still;
   }
 
   rejectAll(err: Error): void {
-    for (const w of this.waiters.splice(0)) {
+    for (const w of this.#waiters.splice(0)) {
       clearTimeout(w.timer);
       w.reject(err);
     }

@@ -107,7 +107,7 @@ export class PendingDeltas {
   drops = new Map<string, number>();
   /** Latest value of every gauge ever set, by key. */
   readonly gauges = new Map<string, Entry>();
-  private rawCount = 0;
+  #rawCount = 0;
 
   get isEmpty(): boolean {
     return this.entries.size === 0 && this.drops.size === 0;
@@ -150,14 +150,14 @@ export class PendingDeltas {
         entry.counts ??= new Array<number>(buckets.length + 1).fill(0);
         entry.counts[bucketIndex(buckets, value)]!++;
       } else {
-        if (this.rawCount >= CLIENT_LIMITS.maxRawObservations) {
+        if (this.#rawCount >= CLIENT_LIMITS.maxRawObservations) {
           // A series created just for this observation would go out as a sample without buckets.
           if (entry.counts === null && entry.raw === null) this.entries.delete(key);
           return this.drop(RejectReason.CLIENT_BUFFER_FULL);
         }
         entry.sum += value;
         (entry.raw ??= []).push(value);
-        this.rawCount++;
+        this.#rawCount++;
       }
     }
   }
@@ -197,7 +197,7 @@ export class PendingDeltas {
     for (const [key, entry] of this.entries) {
       if (samples.length >= maxSamples) break;
       this.entries.delete(key);
-      const sample = this.encode(entry, catalog);
+      const sample = this.#encode(entry, catalog);
       if (typeof sample === 'string') {
         this.drop(sample);
         if (entry.type === 'gauge') this.gauges.delete(key);
@@ -211,7 +211,7 @@ export class PendingDeltas {
     return { entries, samples, drops };
   }
 
-  private encode(entry: Entry, catalog: KnownCatalog): unknown[] | RejectReason {
+  #encode(entry: Entry, catalog: KnownCatalog): unknown[] | RejectReason {
     const prefix = catalog.locate(entry.name, entry.type, entry.labels, entry.loose);
     if (typeof prefix === 'string') return prefix;
     if (entry.type !== 'histogram') return [...prefix, entry.value];
@@ -221,7 +221,7 @@ export class PendingDeltas {
       entry.counts ??= new Array<number>(buckets.length + 1).fill(0);
       entry.buckets = buckets;
       for (const v of entry.raw) entry.counts[bucketIndex(buckets, v)]!++;
-      this.rawCount -= entry.raw.length;
+      this.#rawCount -= entry.raw.length;
       entry.raw = null;
     }
     return [...prefix, entry.sum, ...(entry.counts ?? [])];

@@ -80,11 +80,15 @@ export function parseInitOptions(raw: Readonly<Record<string, unknown>>): { opti
 }
 
 export class SnippetCommands {
-  private client: SnippetClient | null = null;
-  private recorded: PendingDeltas | null = new PendingDeltas();
-  private readonly warned = new Set<string>();
+  #client: SnippetClient | null = null;
+  #recorded: PendingDeltas | null = new PendingDeltas();
+  readonly #warned = new Set<string>();
 
-  constructor(private readonly host: SnippetHost) {}
+  readonly #host: SnippetHost;
+
+  constructor(host: SnippetHost) {
+    this.#host = host;
+  }
 
   /** Runs one call (`arguments` of the global function). Never throws. */
   run(args: ArrayLike<unknown>): Promise<boolean> | undefined {
@@ -92,50 +96,50 @@ export class SnippetCommands {
       const command = args[0];
       switch (command) {
         case 'init':
-          this.init(args[1]);
+          this.#init(args[1]);
           return undefined;
         case 'increment':
-          this.record('counter', args[1], args[2], args[3] === undefined ? 1 : args[3]);
+          this.#record('counter', args[1], args[2], args[3] === undefined ? 1 : args[3]);
           return undefined;
         case 'observe':
-          this.record('histogram', args[1], args[2], args[3]);
+          this.#record('histogram', args[1], args[2], args[3]);
           return undefined;
         case 'set':
-          this.record('gauge', args[1], args[2], args[3]);
+          this.#record('gauge', args[1], args[2], args[3]);
           return undefined;
         case 'flush':
-          return this.flush(args[1]);
+          return this.#flush(args[1]);
         default:
-          this.warnOnce(`unknown command ${JSON.stringify(String(command)).slice(0, 40)}; use init, increment, observe, set or flush`);
+          this.#warnOnce(`unknown command ${JSON.stringify(String(command)).slice(0, 40)}; use init, increment, observe, set or flush`);
           return undefined;
       }
     } catch (err) {
-      this.warnOnce(`${String(args[0]).slice(0, 20)} failed: ${err instanceof Error ? err.message : String(err)}`);
+      this.#warnOnce(`${String(args[0]).slice(0, 20)} failed: ${err instanceof Error ? err.message : String(err)}`);
       return undefined;
     }
   }
 
-  private init(raw: unknown): void {
-    if (this.client !== null || this.recorded === null) {
-      this.host.warn('promstream: init called again; ignored (one connection per page: the first init stays)');
+  #init(raw: unknown): void {
+    if (this.#client !== null || this.#recorded === null) {
+      this.#host.warn('promstream: init called again; ignored (one connection per page: the first init stays)');
       return;
     }
     if (!isRecord(raw)) {
-      this.warnOnce('init needs an options object: { url, labels }');
+      this.#warnOnce('init needs an options object: { url, labels }');
       return;
     }
     const { options, collectors, warnings } = parseInitOptions(raw);
-    for (const w of warnings) this.warnOnce(w);
-    this.client = this.host.start(options, collectors, this.recorded);
-    this.recorded = null; // the client owns it now
+    for (const w of warnings) this.#warnOnce(w);
+    this.#client = this.#host.start(options, collectors, this.#recorded);
+    this.#recorded = null; // the client owns it now
   }
 
-  private record(type: MetricType, name: unknown, labels: unknown, value: unknown): void {
-    if (this.client !== null) {
-      this.client.record(type, name, labels, value);
+  #record(type: MetricType, name: unknown, labels: unknown, value: unknown): void {
+    if (this.#client !== null) {
+      this.#client.record(type, name, labels, value);
       return;
     }
-    const recorded = this.recorded!;
+    const recorded = this.#recorded!;
     // Before init there is no catalogue yet: checked against it when it arrives, as the client does.
     const input = parseRecordInput(name, labels, value);
     if (typeof input === 'string') {
@@ -151,24 +155,24 @@ export class SnippetCommands {
     }
   }
 
-  private flush(done: unknown): Promise<boolean> {
-    const acknowledged = this.client === null ? Promise.resolve(false) : this.client.flush().then(() => true, () => false);
+  #flush(done: unknown): Promise<boolean> {
+    const acknowledged = this.#client === null ? Promise.resolve(false) : this.#client.flush().then(() => true, () => false);
     if (typeof done === 'function') {
       void acknowledged.then((ok) => {
         try {
           Reflect.apply(done, undefined, [ok]);
         } catch (err) {
-          this.host.warn(`promstream: the flush callback threw: ${err instanceof Error ? err.message : String(err)}`);
+          this.#host.warn(`promstream: the flush callback threw: ${err instanceof Error ? err.message : String(err)}`);
         }
       });
     }
     return acknowledged;
   }
 
-  private warnOnce(message: string): void {
-    if (this.warned.has(message) || this.warned.size >= MAX_WARNINGS) return;
-    this.warned.add(message);
-    this.host.warn(`promstream: ${message}`);
+  #warnOnce(message: string): void {
+    if (this.#warned.has(message) || this.#warned.size >= MAX_WARNINGS) return;
+    this.#warned.add(message);
+    this.#host.warn(`promstream: ${message}`);
   }
 }
 

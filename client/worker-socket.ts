@@ -41,17 +41,25 @@ class WorkerHeldSocket implements SocketLike {
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
 
+  readonly #id: number;
+  readonly #port: MessagePort;
+  readonly #forget: (id: number) => void;
+
   constructor(
-    private readonly id: number,
-    private readonly port: MessagePort,
-    private readonly forget: (id: number) => void,
-  ) {}
+    id: number,
+    port: MessagePort,
+    forget: (id: number) => void,
+  ) {
+    this.#id = id;
+    this.#port = port;
+    this.#forget = forget;
+  }
 
   send(data: Uint8Array): void {
     if (this.readyState !== 1) return;
     // A copy the worker owns: the core may reuse its buffer.
     const copy = data.slice().buffer;
-    this.port.postMessage(['send', this.id, copy], [copy]);
+    this.#port.postMessage(['send', this.#id, copy], [copy]);
   }
 
   close(code?: number, reason?: string): void {
@@ -60,9 +68,9 @@ class WorkerHeldSocket implements SocketLike {
     // Nobody listens any more (the core gave the socket up, say for the back/forward cache): the worker
     // closes it without a word back. Firefox evicts a cached page whose MessagePort receives a message.
     if (this.onclose === null) {
-      this.forget(this.id);
-      this.port.postMessage(['drop', this.id, code, reason]);
-    } else this.port.postMessage(['close', this.id, code, reason]);
+      this.#forget(this.#id);
+      this.#port.postMessage(['drop', this.#id, code, reason]);
+    } else this.#port.postMessage(['close', this.#id, code, reason]);
   }
 
   event(e: WorkerEvent): void {
@@ -88,20 +96,20 @@ class PendingSocket implements SocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
-  private inner: SocketLike | null = null;
-  private closedEarly: { code?: number; reason?: string } | null = null;
+  #inner: SocketLike | null = null;
+  #closedEarly: { code?: number; reason?: string } | null = null;
 
   get readyState(): number {
-    return this.inner?.readyState ?? (this.closedEarly === null ? 0 : 3);
+    return this.#inner?.readyState ?? (this.#closedEarly === null ? 0 : 3);
   }
 
   /** Hands over to the real socket and forwards its events. */
   attach(inner: SocketLike): void {
-    if (this.closedEarly !== null) {
-      inner.close(this.closedEarly.code, this.closedEarly.reason);
+    if (this.#closedEarly !== null) {
+      inner.close(this.#closedEarly.code, this.#closedEarly.reason);
       return;
     }
-    this.inner = inner;
+    this.#inner = inner;
     inner.binaryType = this.binaryType;
     inner.onopen = (ev) => this.onopen?.(ev);
     inner.onmessage = (ev) => this.onmessage?.(ev);
@@ -110,17 +118,17 @@ class PendingSocket implements SocketLike {
   }
 
   send(data: Uint8Array): void {
-    this.inner?.send(data);
+    this.#inner?.send(data);
   }
 
   close(code?: number, reason?: string): void {
-    const inner = this.inner;
+    const inner = this.#inner;
     if (inner !== null) {
       // The core stopped listening before it closed (it gave the socket up): so does the inner socket.
       if (this.onclose === null) inner.onopen = inner.onmessage = inner.onclose = null;
       inner.close(code, reason);
     }
-    else this.closedEarly = { ...(code === undefined ? {} : { code }), ...(reason === undefined ? {} : { reason }) };
+    else this.#closedEarly = { ...(code === undefined ? {} : { code }), ...(reason === undefined ? {} : { reason }) };
   }
 }
 

@@ -40,13 +40,16 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
  */
 export type RetryPolicy = 'backoff' | 'new-session' | 'never';
 
-/** The codes whose next step is not 'backoff'; every other code, in the catalogue or not, backs off. */
+/**
+ * The codes whose next step is not 'backoff'; every other code, in the catalogue or not, backs off.
+ * Literal keys (each checked to be a CloseCode), so that the browser bundle needs no CloseCode object.
+ */
 const NOT_BACKOFF: Readonly<Partial<Record<number, RetryPolicy>>> = {
-  [CloseCode.UNSUPPORTED_VERSION]: 'never',
-  [CloseCode.SESSION_NOT_RESUMABLE]: 'new-session',
-  [CloseCode.SESSION_REPLACED]: 'never',
-  [CloseCode.SESSION_LABELS_REJECTED]: 'never',
-};
+  4000: 'never', // UNSUPPORTED_VERSION
+  4001: 'new-session', // SESSION_NOT_RESUMABLE
+  4002: 'never', // SESSION_REPLACED
+  4003: 'never', // SESSION_LABELS_REJECTED
+} satisfies Partial<Record<CloseCode, RetryPolicy>>;
 
 /** What a client does after the server closed with this code; codes outside the catalogue (1001, 1006, proxies' codes) back off. */
 export function retryPolicyFor(code: number): RetryPolicy {

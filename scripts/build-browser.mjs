@@ -49,8 +49,8 @@ const browserEncoder = {
 };
 
 /**
- * The browsers the script is for: those of mid-2021 on (class fields, `??`, `?.` as written; nothing
- * newer). README "Browser support" says the same; test/browser-script.test.ts checks the bundle's syntax.
+ * The browsers the script is for: those of mid-2021 on (class fields, #private members, `??`, `?.` as written; nothing
+ * newer). README "Browser support" says the same.
  */
 export const BROWSER_TARGETS = ['chrome91', 'edge91', 'firefox90', 'safari15'];
 

@@ -29,19 +29,23 @@ const MAX_MESSAGE_LENGTH = 200;
  * repeat or once the page view has `max` messages. Pure, unit-tested.
  */
 export class ErrorDedupe {
-  private view = -1;
-  private readonly seen = new Set<string>();
+  #view = -1;
+  readonly #seen = new Set<string>();
 
-  constructor(private readonly max = MAX_MESSAGES) {}
+  readonly #max;
+
+  constructor(max = MAX_MESSAGES) {
+    this.#max = max;
+  }
 
   add(view: number, kind: ErrorKind, message: string): boolean {
-    if (view !== this.view) {
-      this.view = view;
-      this.seen.clear();
+    if (view !== this.#view) {
+      this.#view = view;
+      this.#seen.clear();
     }
     const key = `${kind}:${message.slice(0, MAX_MESSAGE_LENGTH)}`;
-    if (this.seen.has(key) || this.seen.size >= this.max) return false;
-    this.seen.add(key);
+    if (this.#seen.has(key) || this.#seen.size >= this.#max) return false;
+    this.#seen.add(key);
     return true;
   }
 }

@@ -61,7 +61,7 @@ for (const engine of ENGINES) {
       await browser?.close();
     });
 
-    it('a cached page leaves connected_clients, comes back resumed, and counts exactly', async () => {
+    it('a cached page leaves connected_clients, comes back resumed, and counts exactly; a closed one says goodbye', async () => {
       const before = await metrics();
       const delta = async (series: string): Promise<number> => valueOf(await metrics(), series) - (before.get(series) ?? 0);
       const tab = await browser.newTab(`${pages.origin}/${snippetPageQuery({ agg: agg.port, app: 'teacher', workerSrcBlob: true })}`);
@@ -70,6 +70,9 @@ for (const engine of ENGINES) {
       expect(await flush(tab)).toBe(true);
       expect(await delta('connected_clients{app="teacher"}')).toBe(1);
 
+      // Recorded and not yet sent when the page is left: it goes out in pagehide, just before the 4102
+      // close, and the resume's welcome says it was applied, so it is neither lost nor sent again.
+      await tab.click('#record');
       await tab.click('#next');
       // In the cache: its connection is closed with 4102 (resumable), so it no longer counts.
       await waitFor(async () => (await delta('connected_clients{app="teacher"}')) === 0, { what: 'the cached page out of connected_clients' });
@@ -81,7 +84,7 @@ for (const engine of ENGINES) {
       await tab.click('#record');
       expect(await flush(tab)).toBe(true);
       expect(await delta('connected_clients{app="teacher"}')).toBe(1);
-      expect(await delta('usage_total{feature="c"}')).toBe(2);
+      expect(await delta('usage_total{feature="c"}')).toBe(3);
       // the snippet page queues 2 + 5 for a and b before the script loads: once, not again after the restore
       expect(await delta('usage_total{feature="a"}')).toBe(2);
       expect(await delta('usage_total{feature="b"}')).toBe(5);
@@ -89,8 +92,13 @@ for (const engine of ENGINES) {
       expect(await delta('promstream_sessions_resumed_total')).toBe(1);
       expect(await delta('promstream_closes_total{code="4102"}')).toBe(1);
       expect(await delta('promstream_protocol_errors_total{reason="session_not_resumable"}')).toBe(0);
+      // Closed for good (pagehide without persisted): what is pending goes out, then the goodbye ends
+      // the session instead of leaving it resumable.
+      await tab.click('#record');
       await tab.close();
       await waitFor(async () => (await delta('connected_clients{app="teacher"}')) === 0, { what: 'the closed tab gone' });
+      expect(await delta('usage_total{feature="c"}')).toBe(4);
+      expect(await delta('promstream_sessions_resumable')).toBe(0);
     });
   });
 }

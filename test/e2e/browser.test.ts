@@ -174,8 +174,11 @@ describeWithChromium('the browser client in Chromium', () => {
       expect(delta('rt_seconds_bucket{host="y",le="0.5"}')).toBe(0);
       expect(valueOf(m, 'connected_clients{app="student"}')).toBe(2);
       expect(valueOf(m, 'connected_clients{app="teacher"}')).toBe(1);
-      // dropped in the tabs (evil label value, rt_seconds{host=nowhere}; evil_total; a negative increment) and counted
-      expect(delta('promstream_client_dropped_samples_total{reason="label_not_allowed"}')).toBe(3 * 2);
+      // dropped in the tabs (evil_total; a negative increment) and counted; the label values outside the
+      // list (feature evil, rt_seconds{host=nowhere}) left each tab as "not in the list" and the server,
+      // with no fallback for those labels, rejected them
+      expect(delta('promstream_client_dropped_samples_total{reason="label_not_allowed"}')).toBe(0);
+      expect(delta('promstream_rejected_samples_total{reason="label_not_allowed"}')).toBe(3 * 2);
       expect(delta('promstream_client_dropped_samples_total{reason="unknown_metric"}')).toBe(3);
       expect(delta('promstream_client_dropped_samples_total{reason="negative"}')).toBe(3);
       expect([...m.keys()].filter((k) => k.includes('evil') || k.includes('nowhere'))).toEqual([]);

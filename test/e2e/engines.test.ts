@@ -89,8 +89,10 @@ for (const engine of ENGINES) {
       expect(delta('usage_total{feature="b"}')).toBe(5);
       expect(delta('rt_seconds_count{host="x"}')).toBe(1);
       expect(delta('rt_seconds_bucket{host="x",le="0.5"}')).toBe(1);
-      // the evil label value and the unknown metric were dropped in the page and counted
-      expect(delta('promstream_client_dropped_samples_total{reason="label_not_allowed"}')).toBe(1);
+      // the unknown metric was dropped in the page and counted; the evil label value left it as "not in
+      // the list" and was rejected by the server (no fallback for feature)
+      expect(delta('promstream_client_dropped_samples_total{reason="label_not_allowed"}')).toBe(0);
+      expect(delta('promstream_rejected_samples_total{reason="label_not_allowed"}')).toBe(1);
       expect(delta('promstream_client_dropped_samples_total{reason="unknown_metric"}')).toBe(1);
     });
 
