@@ -12,6 +12,10 @@
  * - The request object of a handler is stack-allocated: everything is read before returning.
  * - A peer's ping is answered with a pong by uWS itself before the `ping` handler (onPing) runs.
  * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock (UWS_HTTP_TIMEOUT_MS).
+ * - uWS gives JavaScript no handle on an HTTP connection, and parses every pipelined request it has
+ *   read, whether or not the peer reads the answers. What bounds a connection is uWS's refusal to
+ *   parse a request behind an unfinished answer: answers with a body are streamed with tryEnd(), and
+ *   answers without body bytes (HEAD, 304) end their connection (write()).
  */
 import { createRequire } from 'node:module';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
@@ -345,10 +349,14 @@ function refuse(res: UwsHttpResponse, status: number, message: string): void {
 }
 
 function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpResponse, req: UwsHttpRequest, log: Logger): void {
-  // Required by uWS for any response not finished synchronously; ours always are, so nothing to cancel.
-  res.onAborted(() => {});
+  // Required by uWS for a response not finished within this call (write() below); once aborted,
+  // uWS calls nothing more of it (onWritable included) and it must not be touched.
+  const answer: Answer = { aborted: false };
+  res.onAborted(() => {
+    answer.aborted = true;
+  });
   if (!accepting) {
-    write(res, 'GET', SHUTTING_DOWN, true);
+    write(res, answer, 'GET', SHUTTING_DOWN, true);
     return;
   }
   const headers: Record<string, string> = Object.create(null);
@@ -367,18 +375,62 @@ function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpRespon
     log.error({ err, path: request.path }, 'http handler threw');
     response = INTERNAL_ERROR;
   }
-  write(res, method, response ?? NOT_FOUND, false);
+  write(res, answer, method, response ?? NOT_FOUND, false);
 }
 
-function write(res: UwsHttpResponse, method: string, response: HttpResponse, closeConnection: boolean): void {
+interface Answer {
+  aborted: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Writes one answer so that a connection holds at most one answer in this process, however many
+ * requests it pipelines without reading. While an answer is unfinished, uWS parses no further
+ * request of its connection: it closes the connection when the next one arrives (it refuses
+ * pipelining behind an unfinished answer). So:
+ * - With a body: tryEnd() hands the kernel what it takes and leaves the rest in our own (shared)
+ *   body, continued from onWritable. (res.end() would copy whatever the kernel does not take into
+ *   the socket's buffer and parse on: 8 000 pipelined requests for the 36 KiB script held 290 MB.)
+ * - Without body bytes (HEAD, 304) uWS would consider the answer finished at once, whether or not
+ *   its head left, and parse on: such answers would pile up without bound. So the answer is
+ *   announced with the length of its representation (HEAD: the body's; 304: the Content-Length the
+ *   route gives, that of its 200) and left unfinished, which stops the parsing, and its connection is
+ *   closed right after this event-loop turn (Connection: close tells the client so): one such answer
+ *   per connection. (endWithoutBody(n) would do the first half and lose the second: the JavaScript
+ *   object is gone, and the connection stays open with no timeout at all, measured past 20 s.)
+ * - closeConnection (shutting down): end(body, true).
+ */
+function write(res: UwsHttpResponse, answer: Answer, method: string, response: HttpResponse, closeConnection: boolean): void {
+  const body = typeof response.body === 'string' ? Buffer.from(response.body) : (response.body ?? EMPTY);
+  let declaredLength = 0;
   res.writeStatus(statusLine(response.status));
   for (const [name, value] of Object.entries(response.headers ?? {})) {
-    // uWS writes Content-Length itself from the body; a second one would corrupt the response.
-    if (name.toLowerCase() !== 'content-length') res.writeHeader(name, value);
+    const lower = name.toLowerCase();
+    // uWS writes Content-Length (and for end(…, true) Connection) itself; a second one would corrupt the response.
+    if (lower === 'content-length') declaredLength = Number(value);
+    else if (lower !== 'connection') res.writeHeader(name, value);
   }
-  const body = response.body ?? '';
-  if (method === 'HEAD') res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength, closeConnection);
-  else res.end(body, closeConnection);
+  const representationLength = method === 'HEAD' ? body.byteLength : declaredLength;
+  if ((method === 'HEAD' || body.byteLength === 0) && Number.isSafeInteger(representationLength) && representationLength > 0) {
+    res.writeHeader('connection', 'close');
+    // [true, false]: uWS now waits for representationLength body bytes, which never come.
+    res.tryEnd(EMPTY, representationLength);
+    setImmediate(() => {
+      if (!answer.aborted) res.close();
+    });
+    return;
+  }
+  if (closeConnection || body.byteLength === 0) {
+    // An empty 200 (none of our routes has one) or a refusal: uWS parses what it has read already,
+    // then closes the connection.
+    res.end(body, true);
+    return;
+  }
+  const [, done] = res.tryEnd(body, body.byteLength);
+  if (done) return;
+  // offset: the body bytes the kernel has taken so far.
+  res.onWritable((offset) => res.tryEnd(body.subarray(offset), body.byteLength)[0]);
 }
 
 /** uWS reads the PEM files itself, and fails without a reason: check them first for a useful error. */
