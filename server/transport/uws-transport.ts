@@ -30,7 +30,7 @@ import type {
 import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
 import { GuardedPeer } from './guarded-peer.js';
-import { INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, checkHeadersTimeout, parseProtocols, statusLine } from './http-parts.js';
+import { BODY_REFUSED, INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, announcesBody, checkHeadersTimeout, parseProtocols, statusLine } from './http-parts.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
@@ -162,6 +162,10 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
       const request = upgradeRequestOf(res, req);
       if (!accepting) {
         refuse(res, 503, 'server is shutting down');
+        return;
+      }
+      if (announcesBody(framingHeadersOf(req))) {
+        refuseLater(res, BODY_REFUSED, watchAborted(res));
         return;
       }
       const decision = decideUpgrade(handlers, request, log);
@@ -348,13 +352,44 @@ function refuse(res: UwsHttpResponse, status: number, message: string): void {
   res.writeStatus(statusLine(status)).writeHeader('content-type', 'text/plain; charset=utf-8').end(message, true);
 }
 
-function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpResponse, req: UwsHttpRequest, log: Logger): void {
-  // Required by uWS for a response not finished within this call (write() below); once aborted,
-  // uWS calls nothing more of it (onWritable included) and it must not be touched.
+/** Content-Length and Transfer-Encoding as announcesBody() reads them: repeated ones joined with ', '. */
+function framingHeadersOf(req: UwsHttpRequest): Record<string, string> {
+  const framing: Record<string, string> = {};
+  req.forEach((name, value) => {
+    if (name !== 'content-length' && name !== 'transfer-encoding') return;
+    const previous = framing[name];
+    framing[name] = previous === undefined ? value : `${previous}, ${value}`;
+  });
+  return framing;
+}
+
+/**
+ * A refusal after which uWS must parse nothing more of its connection (refused framing, where what
+ * follows may be a smuggled request). Sent now, it would not stop uWS: end(…, true) closes the
+ * connection only once uWS has parsed, and run, the rest of what it read. So the answer is left
+ * unfinished until after this event-loop turn: a request pipelined behind it in the same read makes
+ * uWS close the connection at once, unanswered (it never runs); else the 400 goes out with
+ * Connection: close, and uWS closes the connection after it.
+ */
+function refuseLater(res: UwsHttpResponse, refusal: { readonly status: number; readonly body: string }, answer: Answer): void {
+  setImmediate(() => {
+    if (!answer.aborted) res.cork(() => refuse(res, refusal.status, refusal.body));
+  });
+}
+
+/** An answer that may finish after its handler returned: uWS requires onAborted, and then nothing may touch it. */
+function watchAborted(res: UwsHttpResponse): Answer {
   const answer: Answer = { aborted: false };
   res.onAborted(() => {
     answer.aborted = true;
   });
+  return answer;
+}
+
+function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpResponse, req: UwsHttpRequest, log: Logger): void {
+  // Some answers finish after this call (write(), refuseLater()); once aborted, uWS calls nothing
+  // more of it (onWritable included).
+  const answer = watchAborted(res);
   if (!accepting) {
     write(res, answer, 'GET', SHUTTING_DOWN, true);
     return;
@@ -365,6 +400,10 @@ function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpRespon
     const previous = headers[name];
     headers[name] = previous === undefined ? value : `${previous}, ${value}`;
   });
+  if (announcesBody(headers)) {
+    refuseLater(res, BODY_REFUSED, answer);
+    return;
+  }
   // getMethod() is lower-case in uWS 20; Node (and HTTP) spell methods in upper case.
   const method = req.getMethod().toUpperCase();
   const request: HttpRequest = { method, path: req.getUrl(), query: queryOf(req), headers };

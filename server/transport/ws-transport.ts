@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
 import { GuardedPeer } from './guarded-peer.js';
-import { INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, checkHeadersTimeout, parseProtocols, splitUrl } from './http-parts.js';
+import { BODY_REFUSED, INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, announcesBody, checkHeadersTimeout, parseProtocols, splitUrl } from './http-parts.js';
 import { limitRequestsInFlight } from './node-http-limits.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
@@ -84,6 +84,10 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     }
     if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
       refuseUpgrade(socket, 400, 'only WebSocket upgrades are served');
+      return;
+    }
+    if (announcesBody({ 'content-length': req.headers['content-length'], 'transfer-encoding': req.headers['transfer-encoding'] })) {
+      refuseUpgrade(socket, BODY_REFUSED.status, BODY_REFUSED.body);
       return;
     }
     const request = upgradeRequestOf(req);
@@ -289,6 +293,11 @@ function answerHttp(handler: HttpHandler, accepting: boolean, req: IncomingMessa
   for (const [name, value] of Object.entries(req.headers)) {
     const text = headerText(value);
     if (text !== undefined) headers[name] = text;
+  }
+  if (announcesBody(headers)) {
+    // Connection: close makes Node send nothing after it on this connection, and then close it.
+    res.writeHead(BODY_REFUSED.status, { ...BODY_REFUSED.headers, connection: 'close' }).end(BODY_REFUSED.body);
+    return;
   }
   const request: HttpRequest = { method: req.method ?? 'GET', path, query, headers };
   let response;
