@@ -450,7 +450,8 @@ function write(res: UwsHttpResponse, answer: Answer, method: string, response: H
     if (lower === 'content-length') declaredLength = Number(value);
     else if (lower !== 'connection') res.writeHeader(name, value);
   }
-  const representationLength = method === 'HEAD' ? body.byteLength : declaredLength;
+  // HEAD carries the body it would send; a 304 carries none, but the route's Content-Length.
+  const representationLength = body.byteLength > 0 ? body.byteLength : declaredLength;
   if ((method === 'HEAD' || body.byteLength === 0) && Number.isSafeInteger(representationLength) && representationLength > 0) {
     res.writeHeader('connection', 'close');
     // [true, false]: uWS now waits for representationLength body bytes, which never come.
