@@ -52,6 +52,8 @@ describe('browser script routes', () => {
       expect(r?.status, inm).toBe(304);
       expect(r?.body, inm).toBeUndefined();
       expect(r?.headers?.etag).toBe('"0123456789ab"');
+      // the length of the 200 it stands for (RFC 9110 §8.6): the uWS transport announces it
+      expect(r?.headers?.['content-length']).toBe(String(body.length));
     }
     expect(get('/promstream.js', { 'if-none-match': '"another"' })?.status).toBe(200);
   });

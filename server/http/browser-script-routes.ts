@@ -66,10 +66,11 @@ export function browserScriptRoutes(script: BrowserScript | null): HttpHandler {
       'cross-origin-resource-policy': 'cross-origin',
       'x-content-type-options': 'nosniff',
     };
-    if (matches(req.headers['if-none-match'], [identityTag, gzipTag])) return { status: 304, headers };
     const body = gzip ? script.gzipped : script.body;
-    if (gzip) headers['content-encoding'] = 'gzip';
+    // On a 304 too: the length of the 200 it stands for (RFC 9110 §8.6), which uWS needs (uws-transport.ts).
     headers['content-length'] = String(body.byteLength);
+    if (matches(req.headers['if-none-match'], [identityTag, gzipTag])) return { status: 304, headers };
+    if (gzip) headers['content-encoding'] = 'gzip';
     return { status: 200, headers, body };
   };
 }

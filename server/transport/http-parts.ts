@@ -27,10 +27,24 @@ export function plainText(status: number, body: string): HttpResponse & { readon
 }
 
 export const NOT_FOUND = plainText(404, 'not found');
+export const BODY_REFUSED = plainText(400, 'bad request: promstream takes no request body\n');
 export const INTERNAL_ERROR = plainText(500, 'internal error');
 export const SHUTTING_DOWN = plainText(503, 'server is shutting down');
 
 /** The slow-request deadline both transports take; a caller bug, not user input, when it is off. */
 export function checkHeadersTimeout(ms: number): void {
   if (!Number.isInteger(ms) || ms < 1) throw new RangeError(`httpHeadersTimeoutMs must be a positive integer (got ${ms})`);
+}
+
+/**
+ * Our routes (GET and HEAD, and the WebSocket upgrade) take no body, so a request that announces one
+ * is refused, and with it every ambiguous framing: a Transfer-Encoding of any kind (uWS accepts ones
+ * it does not know, e.g. "xchunked"), a Content-Length other than a single 0, or several (uWS frames
+ * by the first and would run what the second covers as a request of its own: smuggling). Node's own
+ * parser refuses some of these before we see them; this holds both transports to one rule. `headers`
+ * as both transports pass them: lower-case names, repeated headers joined with ', '.
+ */
+export function announcesBody(headers: Readonly<Record<string, string | undefined>>): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length.trim() !== '0');
 }

@@ -12,6 +12,10 @@
  * - The request object of a handler is stack-allocated: everything is read before returning.
  * - A peer's ping is answered with a pong by uWS itself before the `ping` handler (onPing) runs.
  * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock (UWS_HTTP_TIMEOUT_MS).
+ * - uWS gives JavaScript no handle on an HTTP connection, and parses every pipelined request it has
+ *   read, whether or not the peer reads the answers. What bounds a connection is uWS's refusal to
+ *   parse a request behind an unfinished answer: answers with a body are streamed with tryEnd(), and
+ *   answers without body bytes (HEAD, 304) end their connection (write()).
  */
 import { createRequire } from 'node:module';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
@@ -26,7 +30,7 @@ import type {
 import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
 import { GuardedPeer } from './guarded-peer.js';
-import { INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, checkHeadersTimeout, parseProtocols, statusLine } from './http-parts.js';
+import { BODY_REFUSED, INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, announcesBody, checkHeadersTimeout, parseProtocols, statusLine } from './http-parts.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
@@ -158,6 +162,10 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
       const request = upgradeRequestOf(res, req);
       if (!accepting) {
         refuse(res, 503, 'server is shutting down');
+        return;
+      }
+      if (announcesBody(framingHeadersOf(req))) {
+        refuseLater(res, BODY_REFUSED, watchAborted(res));
         return;
       }
       const decision = decideUpgrade(handlers, request, log);
@@ -362,11 +370,46 @@ function refuse(res: UwsHttpResponse, status: number, message: string): void {
   res.writeStatus(statusLine(status)).writeHeader('content-type', 'text/plain; charset=utf-8').end(message, true);
 }
 
+/** Content-Length and Transfer-Encoding as announcesBody() reads them: repeated ones joined with ', '. */
+function framingHeadersOf(req: UwsHttpRequest): Record<string, string> {
+  const framing: Record<string, string> = {};
+  req.forEach((name, value) => {
+    if (name !== 'content-length' && name !== 'transfer-encoding') return;
+    const previous = framing[name];
+    framing[name] = previous === undefined ? value : `${previous}, ${value}`;
+  });
+  return framing;
+}
+
+/**
+ * A refusal after which uWS must parse nothing more of its connection (refused framing, where what
+ * follows may be a smuggled request). Sent now, it would not stop uWS: end(…, true) closes the
+ * connection only once uWS has parsed, and run, the rest of what it read. So the answer is left
+ * unfinished until after this event-loop turn: a request pipelined behind it in the same read makes
+ * uWS close the connection at once, unanswered (it never runs); else the 400 goes out with
+ * Connection: close, and uWS closes the connection after it.
+ */
+function refuseLater(res: UwsHttpResponse, refusal: { readonly status: number; readonly body: string }, answer: Answer): void {
+  setImmediate(() => {
+    if (!answer.aborted) res.cork(() => refuse(res, refusal.status, refusal.body));
+  });
+}
+
+/** An answer that may finish after its handler returned: uWS requires onAborted, and then nothing may touch it. */
+function watchAborted(res: UwsHttpResponse): Answer {
+  const answer: Answer = { aborted: false };
+  res.onAborted(() => {
+    answer.aborted = true;
+  });
+  return answer;
+}
+
 function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpResponse, req: UwsHttpRequest, log: Logger): void {
-  // Required by uWS for any response not finished synchronously; ours always are, so nothing to cancel.
-  res.onAborted(() => {});
+  // Some answers finish after this call (write(), refuseLater()); once aborted, uWS calls nothing
+  // more of it (onWritable included).
+  const answer = watchAborted(res);
   if (!accepting) {
-    write(res, 'GET', SHUTTING_DOWN, true);
+    write(res, answer, 'GET', SHUTTING_DOWN, true);
     return;
   }
   const headers: Record<string, string> = Object.create(null);
@@ -375,6 +418,10 @@ function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpRespon
     const previous = headers[name];
     headers[name] = previous === undefined ? value : `${previous}, ${value}`;
   });
+  if (announcesBody(headers)) {
+    refuseLater(res, BODY_REFUSED, answer);
+    return;
+  }
   // getMethod() is lower-case in uWS 20; Node (and HTTP) spell methods in upper case.
   const method = req.getMethod().toUpperCase();
   const request: HttpRequest = { method, path: req.getUrl(), query: queryOf(req), headers };
@@ -385,18 +432,63 @@ function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpRespon
     log.error({ err, path: request.path }, 'http handler threw');
     response = INTERNAL_ERROR;
   }
-  write(res, method, response ?? NOT_FOUND, false);
+  write(res, answer, method, response ?? NOT_FOUND, false);
 }
 
-function write(res: UwsHttpResponse, method: string, response: HttpResponse, closeConnection: boolean): void {
+interface Answer {
+  aborted: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Writes one answer so that a connection holds at most one answer in this process, however many
+ * requests it pipelines without reading. While an answer is unfinished, uWS parses no further
+ * request of its connection: it closes the connection when the next one arrives (it refuses
+ * pipelining behind an unfinished answer). So:
+ * - With a body: tryEnd() hands the kernel what it takes and leaves the rest in our own (shared)
+ *   body, continued from onWritable. (res.end() would copy whatever the kernel does not take into
+ *   the socket's buffer and parse on: 8 000 pipelined requests for the 36 KiB script held 290 MB.)
+ * - Without body bytes (HEAD, 304) uWS would consider the answer finished at once, whether or not
+ *   its head left, and parse on: such answers would pile up without bound. So the answer is
+ *   announced with the length of its representation (HEAD: the body's; 304: the Content-Length the
+ *   route gives, that of its 200) and left unfinished, which stops the parsing, and its connection is
+ *   closed right after this event-loop turn (Connection: close tells the client so): one such answer
+ *   per connection. (endWithoutBody(n) would do the first half and lose the second: the JavaScript
+ *   object is gone, and the connection stays open with no timeout at all, measured past 20 s.)
+ * - closeConnection (shutting down): end(body, true).
+ */
+function write(res: UwsHttpResponse, answer: Answer, method: string, response: HttpResponse, closeConnection: boolean): void {
+  const body = typeof response.body === 'string' ? Buffer.from(response.body) : (response.body ?? EMPTY);
+  let declaredLength = 0;
   res.writeStatus(statusLine(response.status));
   for (const [name, value] of Object.entries(response.headers ?? {})) {
-    // uWS writes Content-Length itself from the body; a second one would corrupt the response.
-    if (name.toLowerCase() !== 'content-length') res.writeHeader(name, value);
+    const lower = name.toLowerCase();
+    // uWS writes Content-Length (and for end(…, true) Connection) itself; a second one would corrupt the response.
+    if (lower === 'content-length') declaredLength = Number(value);
+    else if (lower !== 'connection') res.writeHeader(name, value);
   }
-  const body = response.body ?? '';
-  if (method === 'HEAD') res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength, closeConnection);
-  else res.end(body, closeConnection);
+  // HEAD carries the body it would send; a 304 carries none, but the route's Content-Length.
+  const representationLength = body.byteLength > 0 ? body.byteLength : declaredLength;
+  if ((method === 'HEAD' || body.byteLength === 0) && Number.isSafeInteger(representationLength) && representationLength > 0) {
+    res.writeHeader('connection', 'close');
+    // [true, false]: uWS now waits for representationLength body bytes, which never come.
+    res.tryEnd(EMPTY, representationLength);
+    setImmediate(() => {
+      if (!answer.aborted) res.close();
+    });
+    return;
+  }
+  if (closeConnection || body.byteLength === 0) {
+    // An empty 200 (none of our routes has one) or a refusal: uWS parses what it has read already,
+    // then closes the connection.
+    res.end(body, true);
+    return;
+  }
+  const [, done] = res.tryEnd(body, body.byteLength);
+  if (done) return;
+  // offset: the body bytes the kernel has taken so far.
+  res.onWritable((offset) => res.tryEnd(body.subarray(offset), body.byteLength)[0]);
 }
 
 /** uWS reads the PEM files itself, and fails without a reason: check them first for a useful error. */

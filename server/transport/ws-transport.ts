@@ -12,6 +12,8 @@
  * - A peer's ping is answered with a pong by ws itself (autoPong) before onPing runs.
  * - Slow or silent HTTP peers (slowloris) are dropped once httpHeadersTimeoutMs has passed without
  *   a complete request line and headers, over plain TCP and TLS alike; see serverTimeouts().
+ * - A connection with more than MAX_REQUESTS_IN_FLIGHT pipelined requests unanswered (a peer that
+ *   sends them and never reads) is destroyed (node-http-limits.ts).
  */
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -21,7 +23,8 @@ import type { Logger } from 'pino';
 import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
 import { GuardedPeer } from './guarded-peer.js';
-import { INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, checkHeadersTimeout, parseProtocols, splitUrl } from './http-parts.js';
+import { BODY_REFUSED, INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, announcesBody, checkHeadersTimeout, parseProtocols, splitUrl } from './http-parts.js';
+import { limitRequestsInFlight } from './node-http-limits.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
   ConnectionHandlers,
@@ -60,7 +63,8 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   });
   wss.on('error', (err) => log.error({ err }, 'ws server error'));
 
-  const answer = (req: IncomingMessage, res: ServerResponse): void => answerHttp(options.http, accepting, req, res, log);
+  // At most MAX_REQUESTS_IN_FLIGHT pipelined requests per connection (node-http-limits.ts).
+  const answer = limitRequestsInFlight((req, res) => answerHttp(options.http, accepting, req, res, log), log);
   const server =
     tls === undefined
       ? createServer(timeouts.http, answer)
@@ -92,6 +96,10 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     }
     if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
       refuseUpgrade(socket, 400, 'only WebSocket upgrades are served');
+      return;
+    }
+    if (announcesBody({ 'content-length': req.headers['content-length'], 'transfer-encoding': req.headers['transfer-encoding'] })) {
+      refuseUpgrade(socket, BODY_REFUSED.status, BODY_REFUSED.body);
       return;
     }
     const request = upgradeRequestOf(req);
@@ -317,6 +325,11 @@ function answerHttp(handler: HttpHandler, accepting: boolean, req: IncomingMessa
   for (const [name, value] of Object.entries(req.headers)) {
     const text = headerText(value);
     if (text !== undefined) headers[name] = text;
+  }
+  if (announcesBody(headers)) {
+    // Connection: close makes Node send nothing after it on this connection, and then close it.
+    res.writeHead(BODY_REFUSED.status, { ...BODY_REFUSED.headers, connection: 'close' }).end(BODY_REFUSED.body);
+    return;
   }
   const request: HttpRequest = { method: req.method ?? 'GET', path, query, headers };
   let response;
