@@ -77,6 +77,8 @@ ${inline.replace(labels, options).replace('<script>', `<script nonce="${NONCE}">
     `script-src 'nonce-${NONCE}' http://127.0.0.1:${agg}`,
     `connect-src ws://127.0.0.1:${agg} ${hosts('http', [agg, api, closed])}`,
     `img-src ${hosts('http', [api])}`,
+    // the client's socket in Firefox lives in a SharedWorker from a blob: URL (README, Content Security Policy)
+    'worker-src blob:',
   ].join('; ');
   // Not no-store: with a WebSocket open, Chromium keeps such a page out of the bfcache (WebSocketUsedWithCCNS).
   return { html, headers: { 'content-security-policy': csp, 'cache-control': 'no-cache' } };
