@@ -67,6 +67,13 @@ describe('the built browser script', () => {
         });
         return out.outputFiles[0]!.text;
       };
+      // The browser build of the codec (package.json's browser field swaps the encoder): no msgpackr.
+      const clientOnly = await build({
+        stdin: { contents: "export { createClient } from 'promstream/client';\n", resolveDir: dir, sourcefile: 'page.js' }, bundle: true, format: 'esm', platform: 'browser', minify: true, write: false, metafile: true, logLevel: 'silent',
+      });
+      const inputs = Object.keys(clientOnly.metafile.inputs);
+      expect(inputs.filter((f) => /node_modules\/msgpackr/.test(f))).toEqual([]);
+      expect(inputs.some((f) => f.endsWith('dist/protocol/msgpack-browser-encoder.js'))).toBe(true);
       const errorsOnly = await bundle("import { createClient } from 'promstream/client';\nimport { startErrorMetrics } from 'promstream/collectors/errors';\nexport const start = (url) => startErrorMetrics(createClient({ url }));\n");
       expect(errorsOnly).toContain('browser_errors_total');
       for (const other of ['page_views_total', 'http_client_request_duration_seconds', 'largest-contentful-paint']) expect(errorsOnly, other).not.toContain(other);
