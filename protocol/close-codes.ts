@@ -90,6 +90,7 @@ export const CloseReasons = /* @__PURE__ */ Object.freeze({
   tooManyFromAddress: { code: 1008, reason: 'too many connections from this address', metric: 'too_many_connections_per_ip' },
   serverFull: { code: 1013, reason: 'server full; try again later', metric: 'too_many_connections' },
   sessionTableFull: { code: 1013, reason: 'session table full; try again later', metric: 'too_many_sessions' },
+  sessionBusy: { code: 1013, reason: 'session busy on another worker; try again later', metric: 'session_busy' },
   serverRestart: { code: 1012, reason: 'server restarting; reconnect and resume', metric: null },
   unsupportedVersion: { code: 4000, reason: 'unsupported protocol version; this server speaks promstream.v1', metric: 'unsupported_version' },
   sessionNotResumable: { code: 4001, reason: 'session unknown, expired or token mismatch; start a new session', metric: 'session_not_resumable' },

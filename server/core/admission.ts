@@ -1,6 +1,7 @@
 import { CloseReasons, SUPPORTED_SUBPROTOCOLS, WS_PATH, type ServerCloseReason } from '../../protocol/index.js';
 import { originAllowed, type OriginRules } from '../http/origin-check.js';
 import type { UpgradeDecision, UpgradeRequest } from '../transport/types.js';
+import { LocalConnectionCounts, type ConnectionCounts } from './connection-counts.js';
 
 export interface AdmissionLimits {
   readonly maxConnections: number;
@@ -18,23 +19,22 @@ export interface AdmissionLimits {
  */
 export class Admission {
   private draining = false;
-  private open = 0;
-  /** Open sockets per client address, only kept when the per-address limit is on. */
-  private readonly perAddress = new Map<string, number>();
 
   constructor(
     private readonly limits: AdmissionLimits,
     private readonly onOriginRefused: () => void,
+    /** The host's counts (shared memory with workers); this loop's own otherwise. */
+    private readonly counts: ConnectionCounts = new LocalConnectionCounts(),
   ) {}
 
-  /** Sockets open right now, those still closing included. */
+  /** Sockets open right now (on the host), those still closing included. */
   get openSockets(): number {
-    return this.open;
+    return this.counts.total;
   }
 
   /** Open sockets from one address (0 when the per-address limit is off). */
   socketsFrom(address: string): number {
-    return this.perAddress.get(address) ?? 0;
+    return this.limits.maxConnectionsPerIp > 0 ? this.counts.fromAddress(address) : 0;
   }
 
   /** From now on upgrades are refused (503): the server is shutting down. */
@@ -71,23 +71,14 @@ export class Admission {
    * socket is counted until release().
    */
   admit(address: string): ServerCloseReason | null {
-    this.open++;
-    let fromAddress = 0;
-    if (this.limits.maxConnectionsPerIp > 0) {
-      fromAddress = (this.perAddress.get(address) ?? 0) + 1;
-      this.perAddress.set(address, fromAddress);
-    }
-    if (this.open > this.limits.maxConnections) return CloseReasons.serverFull;
+    const { total, fromAddress } = this.counts.add(address, this.limits.maxConnectionsPerIp > 0);
+    if (total > this.limits.maxConnections) return CloseReasons.serverFull;
     if (this.limits.maxConnectionsPerIp > 0 && fromAddress > this.limits.maxConnectionsPerIp) return CloseReasons.tooManyFromAddress;
     return null;
   }
 
   /** The socket admit() counted is gone. */
   release(address: string): void {
-    this.open--;
-    if (this.limits.maxConnectionsPerIp === 0) return;
-    const n = (this.perAddress.get(address) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(address);
-    else this.perAddress.set(address, n);
+    this.counts.remove(address, this.limits.maxConnectionsPerIp > 0);
   }
 }

@@ -1,13 +1,14 @@
 import type { ProtocolVersion } from '../../protocol/index.js';
 import type { Peer } from '../transport/types.js';
-import type { Session } from './session-table.js';
+import type { Session } from './session.js';
 import type { TokenBucket } from './token-bucket.js';
 
 /**
- * Where a connection is in the protocol: waiting for its hello, active (welcomed), closing (the
+ * Where a connection is in the protocol: waiting for its hello, resuming (its session is being handed
+ * over from another worker), active (welcomed), closing (the
  * server sent its close and waits for the socket to go), closed (the socket is gone).
  */
-export type ConnectionPhase = 'hello' | 'active' | 'closing' | 'closed';
+export type ConnectionPhase = 'hello' | 'resuming' | 'active' | 'closing' | 'closed';
 
 /** Per-connection state, from the upgrade until the socket is gone. */
 export class ClientConnection {

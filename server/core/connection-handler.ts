@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import {
-  CLIENT_DROP_REASONS, 
   ClientMessageType,
   CloseReasons,
   DecodeError,
@@ -18,14 +17,16 @@ import {
   type Hello,
   type ServerCloseReason,
 } from '../../protocol/index.js';
-import type { SelfMetrics } from '../scrape/self-metrics.js';
+import type { MetricBlock } from '../scrape/metric-block.js';
 import type { ConnectionHandlers, Peer, UpgradeDecision, UpgradeRequest } from '../transport/types.js';
 import { Admission, type AdmissionLimits } from './admission.js';
 import type { ServerCatalog } from './catalog.js';
 import { ClientConnection } from './client-connection.js';
+import type { ConnectionCounts } from './connection-counts.js';
 import type { LiveWhitelist } from './live-whitelist.js';
 import { sweepConnections, type LivenessDeadlines } from './liveness.js';
-import { SessionTable, type Session } from './session-table.js';
+import type { Session } from './session.js';
+import type { SlotTable } from './slot-table.js';
 import { TokenBucket } from './token-bucket.js';
 
 export { ClientConnection } from './client-connection.js';
@@ -49,7 +50,6 @@ const MAX_REPORTED_DROPS_PER_FRAME = 1_000_000;
  * hundreds of millions a hostile one could claim per second with the per-frame cap alone.
  */
 const REPORTED_DROPS = { perSecond: 10_000, burst: 1_000_000 } as const;
-const CLIENT_DROP_REASON_SET: ReadonlySet<string> = new Set(CLIENT_DROP_REASONS);
 
 /** The limits and timings the protocol state machine applies (startServer's resolved options have them all). */
 export interface HandlerOptions extends AdmissionLimits, LivenessDeadlines {
@@ -65,11 +65,26 @@ export interface HandlerOptions extends AdmissionLimits, LivenessDeadlines {
 
 export interface HandlerDeps {
   readonly whitelist: LiveWhitelist;
-  readonly metrics: SelfMetrics;
+  /** This worker's own counters (summed over workers at scrape time). */
+  readonly metrics: MetricBlock;
+  /** The host's sessions (shared memory with workers). */
+  readonly slots: SlotTable;
+  /** This worker's number (0 … workers - 1; 0 in one event loop): its sessions' owner is worker + 1. */
+  readonly worker: number;
+  /** The host's open sockets (shared memory with workers); this handler's own when absent. */
+  readonly counts?: ConnectionCounts;
   readonly options: HandlerOptions;
   readonly epoch: string;
   readonly log: Logger;
+  /** Milliseconds on a clock every worker of the host shares. */
   readonly nowMs: () => number;
+  /**
+   * With workers: asks worker `owner` to give up the session in `slot` (its connection there gets
+   * 4002); resolves once it did, rejects when it did not answer in time.
+   */
+  readonly askRelease?: (owner: number, slot: number) => Promise<void>;
+  /** Sessions expired by this handler's sweep; absent with workers, where the main thread expires them. */
+  readonly onExpired?: (n: number) => void;
 }
 
 /**
@@ -80,17 +95,29 @@ export interface HandlerDeps {
 export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   /** Every connection whose socket is open, those the server is still closing included. */
   readonly live = new Set<ClientConnection>();
-  readonly sessions = new SessionTable<ClientConnection>();
+  /** Sessions attached to a connection of this worker, by slot. */
+  readonly attached = new Map<number, Session<ClientConnection>>();
   readonly admission: Admission;
+  private readonly owner: number;
   private readonly allowedSessionValues: ReadonlyMap<string, ReadonlySet<string>>;
-  private readonly rejected = new Map<string, number>();
-  private readonly labelObjects = new Map<string, Readonly<Record<string, string>>>();
+  private readonly rejected = new Map<RejectReason, number>();
+  /** Per allowed combination of session label values: one frozen label object and its index. */
+  private readonly labelObjects = new Map<string, { readonly labels: Readonly<Record<string, string>>; readonly combo: number }>();
   /** Per client address: how many sessions it may still evict at the cap (only kept once it tried). */
   private readonly evictionBudgets = new Map<string, TokenBucket>();
 
   constructor(private readonly deps: HandlerDeps) {
+    this.owner = deps.worker + 1;
     this.allowedSessionValues = new Map(deps.whitelist.current.catalog.sessionLabels.map((l) => [l.name, new Set(l.allowedValues)]));
-    this.admission = new Admission(deps.options, () => deps.metrics.protocolErrors.inc({ reason: 'origin_not_allowed' }));
+    deps.metrics.layout.combos.forEach((combo, i) => {
+      this.labelObjects.set(Object.values(combo).map((v) => `${v}\u0000`).join(''), { labels: combo, combo: i });
+    });
+    this.admission = new Admission(deps.options, () => deps.metrics.protocolError('origin_not_allowed'), deps.counts);
+  }
+
+  /** The host's sessions: held, and waiting for a resume. */
+  get sessions(): { readonly size: number; readonly resumable: number } {
+    return { size: this.deps.slots.used, resumable: this.deps.slots.detached };
   }
 
   checkUpgrade(req: UpgradeRequest): UpgradeDecision {
@@ -105,6 +132,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     const version = protocolVersionOf(protocol);
     const conn = new ClientConnection(peer, now, urlSessionId, address, new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond * 2, now), version ?? PROTOCOL_VERSION);
     this.live.add(conn);
+    this.deps.metrics.live(1);
     const refused = this.admission.admit(address);
     if (refused !== null) this.closeWith(conn, refused);
     else if (version === null) this.closeWith(conn, CloseReasons.unsupportedVersion);
@@ -133,6 +161,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
 
   onClose(conn: ClientConnection, code: number, _reason: string, byTransport: ServerCloseReason | null): void {
     this.live.delete(conn);
+    this.deps.metrics.live(-1);
     this.admission.release(conn.address);
     if (conn.phase === 'closed') return;
     if (conn.phase !== 'closing') {
@@ -144,7 +173,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
         // The client (or the network, or the browser) closed it. Only a goodbye ends a session: a
         // browser closes with 1001 when a page goes into the back/forward cache, and that page may come
         // back and resume (PROTOCOL.md).
-        this.deps.metrics.countClose(code);
+        this.deps.metrics.close(code);
         this.detach(conn, false);
       }
     }
@@ -153,9 +182,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
 
   onMessage(conn: ClientConnection, data: Uint8Array, isBinary: boolean): void {
     if (conn.phase === 'closing' || conn.phase === 'closed') return;
-    const m = this.deps.metrics;
-    m.hot.frames++;
-    m.hot.bytes += data.byteLength;
+    this.deps.metrics.frame(data.byteLength);
     const now = this.deps.nowMs();
     conn.lastSeenMs = now;
     if (!conn.frameBudget.take(now)) return this.closeWith(conn, CloseReasons.frameRateLimit);
@@ -175,6 +202,8 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       if (message.type !== ClientMessageType.HELLO) return this.closeWith(conn, CloseReasons.helloExpected);
       return this.hello(conn, message);
     }
+    // A client waits for its welcome; whatever it sends while its session is handed over is a second hello or worse.
+    if (conn.phase === 'resuming') return this.closeWith(conn, message.type === ClientMessageType.HELLO ? CloseReasons.duplicateHello : CloseReasons.helloExpected);
     const session = conn.session!;
     switch (message.type) {
       case ClientMessageType.HELLO:
@@ -187,37 +216,100 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   }
 
   private hello(conn: ClientConnection, hello: Hello): void {
+    const { metrics, epoch, options, slots } = this.deps;
+    const given = this.sessionLabelsOf(hello.labels);
+    if (given === null) return this.closeWith(conn, CloseReasons.sessionLabelsRejected);
+
+    const resume = hello.resume;
+    if (resume === null) {
+      const rate = options.maxSamplesPerSecond;
+      const fresh = { tokens: rate * 10, atMs: this.deps.nowMs() };
+      let slot = slots.allocate(this.owner, given.combo, fresh);
+      if (slot < 0 && this.makeRoom(conn.address)) slot = slots.allocate(this.owner, given.combo, fresh);
+      if (slot < 0) return this.closeWith(conn, CloseReasons.sessionTableFull);
+      metrics.sessionOpened();
+      return this.welcome(conn, this.adopt(slot, given, conn), false);
+    }
+    const routedRight = conn.urlSessionId === null || conn.urlSessionId === resume.sessionId;
+    const at = resume.epoch === epoch && routedRight ? slots.parseId(resume.sessionId) : null;
+    if (at === null || !slots.tokenMatches(at.slot, resume.token) || slots.labelsOf(at.slot) !== given.combo) return this.closeWith(conn, CloseReasons.sessionNotResumable);
+    this.take(conn, at.slot, at.gen, given, true);
+  }
+
+  /**
+   * Takes the session in `slot` for `conn`: from the table if it waits for a resume, from another of
+   * this worker's connections (4002 there), or from another worker, which is asked to give it up first.
+   */
+  private take(conn: ClientConnection, slot: number, gen: number, given: { labels: Readonly<Record<string, string>>; combo: number }, mayAsk: boolean): void {
+    const { slots } = this.deps;
+    let got = slots.acquire(slot, gen, this.owner);
+    if (got.kind === 'mine') {
+      // A second connection for a session of this worker: the older one gets 4002, then the session is free to take.
+      const previous = this.attached.get(slot);
+      if (previous !== undefined) this.closeWith(previous.attachedTo, CloseReasons.sessionReplaced);
+      else slots.release(slot, this.owner, this.deps.nowMs());
+      got = slots.acquire(slot, gen, this.owner);
+    }
+    if (got.kind === 'taken') {
+      this.deps.metrics.sessionResumed();
+      return this.welcome(conn, this.adopt(slot, given, conn), true);
+    }
+    if (got.kind === 'owned' && mayAsk && this.deps.askRelease !== undefined) {
+      // Another worker's connection has it: that one gets 4002 there, then this one takes it.
+      conn.phase = 'resuming';
+      this.deps.askRelease(got.worker, slot).then(
+        () => {
+          if (conn.phase === 'resuming') {
+            conn.phase = 'hello';
+            this.take(conn, slot, gen, given, false);
+          }
+        },
+        () => {
+          if (conn.phase === 'resuming') this.closeWith(conn, CloseReasons.sessionBusy);
+        },
+      );
+      return;
+    }
+    if (got.kind === 'owned') return this.closeWith(conn, CloseReasons.sessionBusy);
+    this.closeWith(conn, CloseReasons.sessionNotResumable);
+  }
+
+  /** This worker's working copy of the session in `slot`, which it owns now, attached to `conn`. */
+  private adopt(slot: number, given: { labels: Readonly<Record<string, string>>; combo: number }, conn: ClientConnection): Session<ClientConnection> {
+    const { slots, options } = this.deps;
+    const now = this.deps.nowMs();
+    const rate = options.maxSamplesPerSecond;
+    const drop = slots.dropBucket(slot);
+    const session: Session<ClientConnection> = {
+      slot, id: slots.idOf(slot), token: slots.tokenOf(slot), labels: given.labels, combo: given.combo,
+      lastAppliedSeq: slots.seqOf(slot), attachedTo: conn, gauges: null,
+      sampleBudget: new TokenBucket(rate, rate * 10, now, slots.sampleBucket(slot)),
+      dropBudget: drop === null ? null : new TokenBucket(REPORTED_DROPS.perSecond, REPORTED_DROPS.burst, now, drop),
+    };
+    this.attached.set(slot, session);
+    return session;
+  }
+
+  private welcome(conn: ClientConnection, session: Session<ClientConnection>, resumed: boolean): void {
     const { metrics, epoch, options } = this.deps;
     const catalog = this.deps.whitelist.current.catalog;
-    const sessions = this.sessions;
-    const labels = this.sessionLabelsOf(hello.labels);
-    if (labels === null) return this.closeWith(conn, CloseReasons.sessionLabelsRejected);
-
-    let session: Session<ClientConnection> | null;
-    const resume = hello.resume;
-    if (resume !== null) {
-      const routedRight = conn.urlSessionId === null || conn.urlSessionId === resume.sessionId;
-      session = resume.epoch === epoch && routedRight ? sessions.find(resume.sessionId, resume.token) : null;
-      if (session === null || !sameLabels(session.labels, labels)) return this.closeWith(conn, CloseReasons.sessionNotResumable);
-      const previous = session.attachedTo;
-      if (previous !== null) this.closeWith(previous, CloseReasons.sessionReplaced);
-      sessions.attach(session, conn);
-      metrics.sessionsResumed.inc();
-    } else {
-      if (sessions.size >= options.maxSessions && !this.makeRoom(conn.address)) return this.closeWith(conn, CloseReasons.sessionTableFull);
-      const rate = options.maxSamplesPerSecond;
-      session = sessions.create(labels, conn, new TokenBucket(rate, rate * 10, this.deps.nowMs()));
-      metrics.sessionsOpened.inc();
-    }
     conn.session = session;
     conn.phase = 'active';
-    metrics.connectedClients.inc(session.labels);
-    metrics.sessionsResumable.set(sessions.resumable);
+    metrics.connected(session.combo, 1);
     conn.peer.send(encodeWelcome({
-      sessionId: session.id, token: session.token, epoch, lastAppliedSeq: session.lastAppliedSeq, resumed: resume !== null,
+      sessionId: session.id, token: session.token, epoch, lastAppliedSeq: session.lastAppliedSeq, resumed,
       flushIntervalMs: options.flushIntervalMs, idleTimeoutMs: options.idleTimeoutMs, catalog: catalog.wire,
       limits: { maxFrameBytes: options.maxFrameBytes, maxSamplesPerFrame: options.maxSamplesPerFrame, maxSampleValue: options.maxSampleValue, maxFramesPerSecond: options.maxFramesPerSecond },
     }, catalog.encodedWire, conn.version));
+  }
+
+  /**
+   * Another worker resumes a session this one holds: its connection here gets 4002 and the session goes
+   * back to the table (the caller then takes it). Nothing to do when it is not held here any more.
+   */
+  releaseSession(slot: number): void {
+    const session = this.attached.get(slot);
+    if (session !== undefined) this.closeWith(session.attachedTo, CloseReasons.sessionReplaced);
   }
 
   /**
@@ -234,9 +326,12 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       budget = new TokenBucket(EVICTIONS_PER_ADDRESS.ratePerSecond, EVICTIONS_PER_ADDRESS.burst, now);
       this.evictionBudgets.set(address, budget);
     }
-    if (!this.sessions.hasDetachedBy(now - graceMs) || !budget.take(now)) return false;
-    this.sessions.evictOldestDetached(now - graceMs);
-    this.deps.metrics.sessionsEvicted.inc();
+    if (!budget.take(now)) return false;
+    if (!this.deps.slots.evictOldestDetached(now - graceMs)) {
+      budget.refund(now);
+      return false;
+    }
+    this.deps.metrics.sessionEvicted();
     return true;
   }
 
@@ -250,6 +345,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
 
     const metrics = this.deps.metrics;
     let applied = 0;
+    store.frameStart(session.slot, delta.seq);
     // Samples beyond the session's budget are dropped (counted), the rest of the frame applies.
     const allowed = session.sampleBudget.takeUpTo(now, delta.samples.length);
     const rateLimited = delta.samples.length - allowed;
@@ -260,15 +356,18 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       if (reason === null) applied++;
       else this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     }
+    // The frame is in once its seq is in the slot: a worker that dies before this line has it taken back.
+    session.lastAppliedSeq = delta.seq;
+    this.deps.slots.setSeq(session.slot, delta.seq);
+    store.frameDone();
     if (this.rejected.size > 0) {
-      for (const [reason, n] of this.rejected) metrics.rejectedSamples.inc({ reason }, n);
+      for (const [reason, n] of this.rejected) metrics.rejected(reason, n);
       this.rejected.clear();
     }
     if (delta.drops.size > 0) this.countReportedDrops(session, delta.drops, now);
-    session.lastAppliedSeq = delta.seq;
-    metrics.hot.samples += applied;
+    metrics.samplesApplied(applied);
     // from the frame's arrival: decode, checks and apply (one clock read fewer per frame)
-    metrics.frameApplySeconds.observe((this.deps.nowMs() - now) / 1000);
+    metrics.frameApplied((this.deps.nowMs() - now) / 1000);
     // v2 tells the client what its sample rate cost it, so that flush() does not read as "all arrived".
     conn.peer.send(rateLimited > 0 && conn.version >= 2 ? encodeAckWithDrops(delta.seq, rateLimited) : encodeAck(delta.seq));
   }
@@ -277,13 +376,13 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   private countReportedDrops(session: Session<ClientConnection>, drops: ReadonlyMap<string, number>, now: number): void {
     const budget = (session.dropBudget ??= new TokenBucket(REPORTED_DROPS.perSecond, REPORTED_DROPS.burst, now));
     for (const [reason, n] of drops) {
-      if (!CLIENT_DROP_REASON_SET.has(reason) || n <= 0) continue;
+      if (n <= 0 || this.deps.metrics.layout.dropped(reason) < 0) continue;
       const granted = budget.takeUpTo(now, Math.min(n, MAX_REPORTED_DROPS_PER_FRAME));
-      if (granted > 0) this.deps.metrics.clientDroppedSamples.inc({ reason }, granted);
+      if (granted > 0) this.deps.metrics.clientDropped(reason, granted);
     }
   }
 
-  private sessionLabelsOf(given: ReadonlyMap<string, string>): Readonly<Record<string, string>> | null {
+  private sessionLabelsOf(given: ReadonlyMap<string, string>): { readonly labels: Readonly<Record<string, string>>; readonly combo: number } | null {
     if (given.size !== this.allowedSessionValues.size) return null;
     let key = '';
     for (const [name, allowed] of this.allowedSessionValues) {
@@ -292,18 +391,13 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       key += `${value}\u0000`;
     }
     // One frozen label object per allowed combination, shared by every session that has it.
-    let labels = this.labelObjects.get(key);
-    if (labels === undefined) {
-      labels = Object.freeze(Object.fromEntries([...this.allowedSessionValues.keys()].map((name) => [name, given.get(name)!])));
-      this.labelObjects.set(key, labels);
-    }
-    return labels;
+    return this.labelObjects.get(key) ?? null;
   }
 
   private countServerClose(reason: ServerCloseReason): void {
     const m = this.deps.metrics;
-    if (reason.metric !== null) m.protocolErrors.inc({ reason: reason.metric });
-    m.countClose(reason.code);
+    if (reason.metric !== null) m.protocolError(reason.metric);
+    m.close(reason.code);
   }
 
   /**
@@ -324,22 +418,23 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     const session = conn.session;
     conn.session = null;
     if (session === null || session.attachedTo !== conn) return;
-    this.deps.metrics.connectedClients.dec(session.labels);
+    const { slots, metrics } = this.deps;
+    metrics.connected(session.combo, -1);
     if (session.gauges !== null) this.deps.whitelist.current.store.removeGaugeParts(session.gauges);
-    if (endSession) this.sessions.end(session);
-    else this.sessions.detach(session, this.deps.nowMs());
-    this.deps.metrics.sessionsResumable.set(this.sessions.resumable);
+    this.attached.delete(session.slot);
+    if (endSession) return slots.end(session.slot, this.owner);
+    slots.saveBuckets(session.slot, session.sampleBudget.state, session.dropBudget?.state ?? null);
+    slots.release(session.slot, this.owner, this.deps.nowMs());
   }
 
   /** Liveness and handshake deadlines for every connection; expiry of detached sessions. */
   sweep(): void {
     const now = this.deps.nowMs();
     sweepConnections(this.live, now, this.deps.options, (conn, reason) => this.closeWith(conn, reason));
-    const expired = this.sessions.expire(now, this.deps.options.sessionTtlMs);
-    if (expired > 0) {
-      this.deps.metrics.sessionsExpired.inc(expired);
-      this.deps.metrics.sessionsResumable.set(this.sessions.resumable);
-    }
+    const onExpired = this.deps.onExpired;
+    if (onExpired === undefined) return;
+    const expired = this.deps.slots.expire(now - this.deps.options.sessionTtlMs);
+    if (expired > 0) onExpired(expired);
   }
 
   /** Refuses new upgrades and closes every client with 1012, spread evenly over windowMs. */
@@ -354,9 +449,9 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
    * reconnect) and every connection is closed with 4006, spread over windowMs, so clients resume and get
    * the new catalogue.
    */
-  async replaceCatalog(catalog: ServerCatalog, windowMs: number): Promise<number> {
-    const seriesKept = this.deps.whitelist.replace(catalog);
-    for (const session of this.sessions.all()) session.gauges = null;
+  async replaceCatalog(catalog: ServerCatalog, windowMs: number, region: SharedArrayBuffer | null = null): Promise<number> {
+    const seriesKept = this.deps.whitelist.replace(catalog, region);
+    for (const session of this.attached.values()) session.gauges = null;
     await this.closeAllSpread(CloseReasons.catalogChanged, windowMs);
     return seriesKept;
   }
@@ -372,9 +467,4 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       this.closeWith(conns[i]!, reason);
     }
   }
-}
-
-function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }

@@ -6,7 +6,8 @@
 import pino from 'pino';
 import { SUBPROTOCOL, type ServerCloseReason } from '../../protocol/index.js';
 import type { Whitelist } from '../config/types.js';
-import { SelfMetrics } from '../scrape/self-metrics.js';
+import type { SelfMetrics } from '../scrape/self-metrics.js';
+import { oneLoopState } from '../setup/one-loop.js';
 import { resolveOptions, type ServerOptions } from '../setup/options.js';
 import type { Peer, UpgradeRequest } from '../transport/types.js';
 import type { ClientConnection } from './client-connection.js';
@@ -65,9 +66,12 @@ export interface HandlerFixture {
 export function handlerFixture(options: Partial<ServerOptions> = {}): HandlerFixture {
   const o = resolveOptions({ whitelist: FIXTURE_WHITELIST, logger: pino({ level: 'silent' }), ...options });
   const whitelist = new LiveWhitelist(o.whitelist, o.maxSampleValue);
-  const metrics = new SelfMetrics(whitelist.current.catalog.sessionLabels, 'test');
+  const { block, slots, metrics } = oneLoopState(whitelist.current.catalog.sessionLabels, o.maxSessions, 'test');
   const clock = { now: 1_000 };
-  const handler = new ConnectionHandler({ whitelist, metrics, options: o, epoch: 'E', log: o.logger, nowMs: () => clock.now });
+  const handler = new ConnectionHandler({
+    whitelist, metrics: block, slots, worker: 0, options: o, epoch: 'E', log: o.logger, nowMs: () => clock.now,
+    onExpired: (n) => metrics.sessionsExpired.inc(n),
+  });
   return {
     handler, metrics, whitelist, clock,
     advance: (ms) => {

@@ -27,7 +27,7 @@ export function sweepConnections(
 ): void {
   const { idleTimeoutMs, handshakeTimeoutMs } = deadlines;
   for (const conn of connections) {
-    if (conn.phase === 'hello') {
+    if (conn.phase === 'hello' || conn.phase === 'resuming') {
       if (nowMs - conn.openedAtMs >= handshakeTimeoutMs) closeWith(conn, CloseReasons.handshakeTimeout);
     } else if (conn.phase === 'active') {
       const silentMs = nowMs - conn.lastSeenMs;

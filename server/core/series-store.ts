@@ -6,6 +6,9 @@ export type GaugeParts = Map<number, number>;
 
 interface MetricState {
   readonly entry: CatalogEntry;
+  /** Where `values` and `sums` start in the store's one array of numbers (for the frame journal). */
+  readonly valuesAt: number;
+  readonly sumsAt: number;
   /** counter: totals; gauge: sum over live sessions; histogram: per-bucket counts (seriesCount × bucketCount). */
   readonly values: Float64Array;
   /** histogram only: sum of observations per series. */
@@ -20,29 +23,145 @@ const GAUGE_KEY_STRIDE = 2 ** 32;
 const isNumber = (v: unknown): v is number => typeof v === 'number';
 
 /**
+ * How a catalogue's series lie in one block of memory: every metric's values and sums in one array of
+ * numbers, the gauge holder counts after it, and (for a worker) the frame journal. With workers, each
+ * has such a region of its own in shared memory, which the main thread sums at scrape time and keeps
+ * when the worker dies.
+ */
+export class SeriesLayout {
+  readonly numbers: number;
+  readonly holders: number;
+  /** Numbers of the journal: a header of 3 (seq, slot, entries), then (index, old value) pairs. */
+  readonly journal: number;
+
+  constructor(
+    readonly catalog: ServerCatalog,
+    /** Bounds the writes of one frame: a sample takes at least one byte per number it writes. */
+    maxFrameBytes: number,
+  ) {
+    let numbers = 0;
+    let holders = 0;
+    for (const e of catalog.entries) {
+      numbers += e.seriesCount * (e.type === 'histogram' ? e.bucketCount + 1 : 1);
+      if (e.type === 'gauge') holders += e.seriesCount;
+    }
+    this.numbers = numbers;
+    this.holders = holders;
+    this.journal = 3 + 2 * maxFrameBytes;
+  }
+
+  get bytes(): number {
+    return (this.numbers + this.journal) * 8 + this.holders * 4;
+  }
+}
+
+/** The frame being applied, so that the main thread can take back a frame its worker died in. */
+const J_SEQ = 0;
+const J_SLOT = 1;
+const J_ENTRIES = 2;
+
+/**
  * The aggregated value of every whitelisted series, in typed arrays indexed by series number (the
  * mixed-radix number of its label value indexes). Applying a sample is a handful of array writes.
  */
 export class SeriesStore {
   readonly metrics: readonly MetricState[];
+  /** Every metric's values and sums, one after the other. */
+  readonly numbers: Float64Array;
   /** Bucket counts of the histogram sample being checked, so a bad one writes nothing. */
   private scratch = new Float64Array(16);
+  /** Old values of what the current frame wrote (workers only; null in one event loop). */
+  private readonly journal: Float64Array | null;
 
+  /**
+   * `region`: the shared memory of SeriesLayout.bytes this store lives in (a worker's); with it the
+   * store keeps a journal of the frame being applied. Without, plain memory of its own.
+   */
   constructor(
     readonly catalog: ServerCatalog,
     private readonly maxSampleValue: number,
+    region: { readonly layout: SeriesLayout; readonly buffer: SharedArrayBuffer } | null = null,
   ) {
+    const layout = region?.layout ?? new SeriesLayout(catalog, 0);
+    const buffer = region?.buffer ?? new ArrayBuffer(layout.numbers * 8 + layout.holders * 4);
+    this.numbers = new Float64Array(buffer, 0, layout.numbers);
+    this.journal = region === null ? null : new Float64Array(buffer, layout.numbers * 8, layout.journal);
+    const holders = new Uint32Array(buffer, (layout.numbers + (region === null ? 0 : layout.journal)) * 8, layout.holders);
+    let at = 0;
+    let holdersAt = 0;
     this.metrics = catalog.entries.map((entry) => {
       const isHistogram = entry.type === 'histogram';
       const isGauge = entry.type === 'gauge';
+      const n = entry.seriesCount * (isHistogram ? entry.bucketCount : 1);
+      const valuesAt = at;
+      at += n;
+      const sumsAt = at;
+      if (isHistogram) at += entry.seriesCount;
       const state: MetricState = {
-        entry,
-        values: new Float64Array(entry.seriesCount * (isHistogram ? entry.bucketCount : 1)),
-        sums: isHistogram ? new Float64Array(entry.seriesCount) : empty,
-        holders: isGauge ? new Uint32Array(entry.seriesCount) : new Uint32Array(0),
+        entry, valuesAt, sumsAt,
+        values: this.numbers.subarray(valuesAt, valuesAt + n),
+        sums: isHistogram ? this.numbers.subarray(sumsAt, sumsAt + entry.seriesCount) : empty,
+        holders: isGauge ? holders.subarray(holdersAt, (holdersAt += entry.seriesCount)) : new Uint32Array(0),
       };
       return state;
     });
+  }
+
+  /** A frame of session `slot` with `seq` starts: what it writes is journaled until frameDone(). */
+  frameStart(slot: number, seq: number): void {
+    const j = this.journal;
+    if (j === null) return;
+    j[J_ENTRIES] = 0;
+    j[J_SLOT] = slot;
+    j[J_SEQ] = seq;
+  }
+
+  /** The frame is in, its seq recorded in the session's slot: the journal is cleared. */
+  frameDone(): void {
+    if (this.journal !== null) this.journal[J_SEQ] = 0;
+  }
+
+  private note(index: number): void {
+    const j = this.journal!;
+    const n = j[J_ENTRIES]!;
+    j[3 + 2 * n] = index;
+    j[4 + 2 * n] = this.numbers[index]!;
+    j[J_ENTRIES] = n + 1;
+  }
+
+  /**
+   * After its worker died (no writer left): a frame cut halfway is taken back, unless the session's
+   * slot already says it was applied (`appliedSeq(slot)` ≥ its seq). Returns what was done.
+   */
+  settleCutFrame(appliedSeq: (slot: number) => number): 'none' | 'kept' | 'undone' {
+    const j = this.journal;
+    if (j === null || j[J_SEQ] === 0) return 'none';
+    let verdict: 'kept' | 'undone' = 'kept';
+    if (appliedSeq(j[J_SLOT]!) < j[J_SEQ]!) {
+      for (let n = j[J_ENTRIES]! - 1; n >= 0; n--) this.numbers[j[3 + 2 * n]!] = j[4 + 2 * n]!;
+      verdict = 'undone';
+    }
+    j[J_SEQ] = 0;
+    return verdict;
+  }
+
+  /** Every gauge at 0 and held by nobody (the sessions of this region's worker are gone). */
+  clearGauges(): void {
+    for (const m of this.metrics) {
+      if (m.entry.type !== 'gauge') continue;
+      m.values.fill(0);
+      m.holders.fill(0);
+    }
+  }
+
+  /** This store becomes the sum of `stores` (the same catalogue): what a scrape renders with workers. */
+  loadSum(stores: readonly SeriesStore[]): void {
+    const out = this.numbers;
+    out.fill(0);
+    for (const s of stores) {
+      const src = s.numbers;
+      for (let i = 0; i < out.length; i++) out[i]! += src[i]!;
+    }
   }
 
   /**
@@ -76,6 +195,7 @@ export class SeriesStore {
     if (e.type === 'counter') {
       const inc: unknown = sample[first];
       if (typeof inc === 'number' && inc >= 0 && inc <= max) {
+        if (this.journal !== null) this.note(m.valuesAt + series);
         m.values[series]! += inc;
         return null;
       }
@@ -83,6 +203,7 @@ export class SeriesStore {
       const bad = checkNumber(inc, max);
       if (bad !== null) return bad;
       if (inc < 0) return RejectReason.NEGATIVE;
+      if (this.journal !== null) this.note(m.valuesAt + series);
       m.values[series]! += inc;
       return null;
     }
@@ -114,6 +235,10 @@ export class SeriesStore {
     const badSum = checkNumber(sum, max * count);
     if (badSum !== null) return badSum;
     const base = series * e.bucketCount;
+    if (this.journal !== null) {
+      for (let b = 0; b < e.bucketCount; b++) this.note(m.valuesAt + base + b);
+      this.note(m.sumsAt + series);
+    }
     for (let b = 0; b < e.bucketCount; b++) m.values[base + b]! += counts[b]!;
     m.sums[series]! += sum;
     return null;

@@ -10,9 +10,16 @@ export class TokenBucket {
     private readonly ratePerSecond: number,
     private readonly capacity: number,
     nowMs: number,
+    /** Where a saved bucket left off (a session resumed, maybe on another worker); full when absent. */
+    saved?: { readonly tokens: number; readonly atMs: number },
   ) {
-    this.tokens = capacity;
-    this.lastMs = nowMs;
+    this.tokens = saved?.tokens ?? capacity;
+    this.lastMs = saved?.atMs ?? nowMs;
+  }
+
+  /** What to save to restore the bucket later. */
+  get state(): { readonly tokens: number; readonly atMs: number } {
+    return { tokens: this.tokens, atMs: this.lastMs };
   }
 
   /** Takes n tokens if there are that many; false (and takes none) otherwise. */
@@ -29,6 +36,12 @@ export class TokenBucket {
     const got = Math.min(n, Math.floor(this.tokens));
     this.tokens -= got;
     return got;
+  }
+
+  /** Gives back one token taken for something that then did not happen. */
+  refund(nowMs: number): void {
+    this.refill(nowMs);
+    this.tokens = Math.min(this.capacity, this.tokens + 1);
   }
 
   private refill(nowMs: number): void {

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { ServerCatalog } from '../core/catalog.js';
 import type { MetricSpec, Whitelist } from '../config/types.js';
 import { SeriesExposition, formatValue } from './exposition.js';
-import { SelfMetrics } from './self-metrics.js';
+import { RejectReason } from '../../protocol/index.js';
+import { oneLoopState } from '../setup/one-loop.js';
 import { SeriesStore } from '../core/series-store.js';
 
 const metrics: MetricSpec[] = [
@@ -195,10 +196,10 @@ describe('promtool check metrics', () => {
   const fullOutput = async (): Promise<string> => {
     const store = newStore();
     expect(store.apply([1, 0, 0.3, 1, 1, 0, 0], new Map())).toBeNull();
-    const self = new SelfMetrics([{ name: 'app', allowedValues: ['a', 'b'] }], '0.0.0');
-    self.countClose(1000);
-    self.rejectedSamples.inc({ reason: 'not_array' });
-    return new SeriesExposition(store).render() + (await self.registry.metrics());
+    const { block, metrics } = oneLoopState([{ name: 'app', allowedValues: ['a', 'b'] }], 10, '0.0.0');
+    block.close(1000);
+    block.rejected(RejectReason.NOT_ARRAY, 1);
+    return new SeriesExposition(store).render() + (await metrics.registry.metrics());
   };
 
   it('finds the whole /metrics output valid, without a single lint remark (exit 0)', async () => {

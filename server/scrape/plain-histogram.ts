@@ -43,6 +43,12 @@ export class PlainHistogram {
     this.sum += value;
   }
 
+  /** Takes counts (not cumulative, +Inf last) and a sum kept elsewhere (the workers' blocks). */
+  load(counts: ArrayLike<number>, sum: number): void {
+    for (let i = 0; i < this.counts.length; i++) this.counts[i] = counts[i]!;
+    this.sum = sum;
+  }
+
   reset(): void {
     this.counts.fill(0);
     this.sum = 0;

@@ -1,107 +1,98 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { CLIENT_DROP_REASONS, CloseReasons, SERVER_REJECT_REASONS, isKnownCloseCode } from '../../protocol/index.js';
-import type { LabelSpec } from '../config/types.js';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { FRAME_APPLY_BUCKETS, MetricLayout } from './metric-block.js';
 import { PlainHistogram } from './plain-histogram.js';
 
-/** The aggregator's own metrics, in one prom-client registry (DESIGN.md lists them). */
+/** What the aggregator's own metrics are read from at scrape time. */
+export interface SelfMetricSources {
+  readonly layout: MetricLayout;
+  /** Every worker's block (one, without workers), those of workers that died included. */
+  blocks(): readonly Float64Array[];
+  /** Sessions waiting for a resume, host-wide. */
+  resumable(): number;
+}
+
+/**
+ * The aggregator's own metrics, in one prom-client registry (DESIGN.md lists them). What the connection
+ * handlers count lives in their MetricBlocks (one per worker) and is summed here when Prometheus
+ * scrapes; what only the main thread sees (expiry, open files, workers) is counted here directly.
+ */
 export class SelfMetrics {
   readonly registry = new Registry();
   readonly connectedClients: Gauge<string>;
-  readonly sessionsOpened: Counter;
-  readonly sessionsResumed: Counter;
-  readonly sessionsResumable: Gauge;
   readonly sessionsExpired: Counter;
-  readonly sessionsEvicted: Counter;
   readonly descriptorsExhausted: Counter;
-  readonly framesReceived: Counter;
-  readonly receivedBytes: Counter;
-  readonly samplesApplied: Counter;
-  readonly rejectedSamples: Counter<'reason'>;
-  readonly clientDroppedSamples: Counter<'reason'>;
-  readonly protocolErrors: Counter<'reason'>;
-  readonly closes: Counter<'code'>;
-  /** Observed once per frame: a plain-array histogram, not prom-client's (see plain-histogram.ts). */
   readonly frameApplySeconds: PlainHistogram;
-  /**
-   * Per-frame counts kept as plain numbers on the hot path and moved into their counters at scrape
-   * time: a prom-client inc() per frame costs more than applying a small frame.
-   */
-  readonly hot = { frames: 0, bytes: 0, samples: 0 };
 
-  constructor(sessionLabels: readonly LabelSpec[], version: string) {
+  constructor(
+    private readonly sources: SelfMetricSources,
+    version: string,
+  ) {
     const registers = [this.registry];
+    const { layout } = sources;
+    const sum = (at: number): number => {
+      let total = 0;
+      for (const b of sources.blocks()) total += b[at]!;
+      return total;
+    };
     collectDefaultMetrics({ register: this.registry });
     // prom-client names these three gauges with a counter's `_total` suffix, which promtool rejects
     // (exit 3); each is the sum of the same family without the suffix, so nothing is lost.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       this.registry.removeSingleMetric(name);
     }
+    const labelNames = Object.keys(layout.combos[0] ?? {});
+    // Every allowed combination exists from the start, at 0, so dashboards and alerts see it.
     this.connectedClients = new Gauge({
       name: 'connected_clients', help: 'Open client connections right now (from a valid hello until the socket closes or goes silent).',
-      labelNames: sessionLabels.map((l) => l.name), registers,
+      labelNames, registers,
+      collect() {
+        layout.combos.forEach((combo, i) => this.set(combo, sum(layout.connectedAt + i)));
+      },
     });
-    // Every allowed combination exists from the start, at 0, so dashboards and alerts see it.
-    for (const combo of combinations(sessionLabels)) this.connectedClients.set(combo, 0);
-    this.sessionsOpened = new Counter({ name: 'promstream_sessions_opened_total', help: 'New sessions started by a hello without resume.', registers });
-    this.sessionsResumed = new Counter({ name: 'promstream_sessions_resumed_total', help: 'Sessions resumed by a reconnecting client.', registers });
-    this.sessionsResumable = new Gauge({ name: 'promstream_sessions_resumable', help: 'Disconnected sessions kept for resume until the session TTL.', registers });
+    const total = (name: string, help: string, at: number): void => {
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(sum(at)); } });
+    };
+    const byLabel = (name: string, help: string, label: string, values: readonly string[], at: number): void => {
+      new Counter({
+        name, help, labelNames: [label], registers,
+        collect() {
+          this.reset();
+          values.forEach((v, i) => this.inc({ [label]: v }, sum(at + i)));
+        },
+      });
+    };
+    total('promstream_sessions_opened_total', 'New sessions started by a hello without resume.', MetricLayout.OPENED);
+    total('promstream_sessions_resumed_total', 'Sessions resumed by a reconnecting client.', MetricLayout.RESUMED);
+    new Gauge({ name: 'promstream_sessions_resumable', help: 'Disconnected sessions kept for resume until the session TTL.', registers, collect() { this.set(sources.resumable()); } });
     this.sessionsExpired = new Counter({ name: 'promstream_sessions_expired_total', help: 'Disconnected sessions dropped after the session TTL.', registers });
     this.descriptorsExhausted = new Counter({ name: 'promstream_open_files_exhausted_total', help: 'Times the process ran out of open files and the public side paused accepting (raise ulimit -n).', registers });
-    this.sessionsEvicted = new Counter({ name: 'promstream_sessions_evicted_total', help: 'Disconnected sessions dropped before their TTL to make room for a new one (--max-sessions).', registers });
-    const hot = this.hot;
-    this.framesReceived = new Counter({
-      name: 'promstream_frames_received_total', help: 'WebSocket messages received from clients.', registers,
-      collect() { this.inc(hot.frames); hot.frames = 0; },
-    });
-    this.receivedBytes = new Counter({
-      name: 'promstream_received_bytes_total', help: 'Payload bytes received from clients.', registers,
-      collect() { this.inc(hot.bytes); hot.bytes = 0; },
-    });
-    this.samplesApplied = new Counter({
-      name: 'promstream_samples_applied_total', help: 'Samples added to the aggregated series.', registers,
-      collect() { this.inc(hot.samples); hot.samples = 0; },
-    });
-    this.rejectedSamples = new Counter({
-      name: 'promstream_rejected_samples_total', help: 'Samples the server dropped, by reason (what clients report dropping is promstream_client_dropped_samples_total).',
-      labelNames: ['reason'], registers,
-    });
-    for (const reason of SERVER_REJECT_REASONS) this.rejectedSamples.inc({ reason }, 0);
+    total('promstream_sessions_evicted_total', 'Disconnected sessions dropped before their TTL to make room for a new one (--max-sessions).', MetricLayout.EVICTED);
+    total('promstream_frames_received_total', 'WebSocket messages received from clients.', MetricLayout.FRAMES);
+    total('promstream_received_bytes_total', 'Payload bytes received from clients.', MetricLayout.BYTES);
+    total('promstream_samples_applied_total', 'Samples added to the aggregated series.', MetricLayout.SAMPLES);
+    byLabel('promstream_rejected_samples_total', 'Samples the server dropped, by reason (what clients report dropping is promstream_client_dropped_samples_total).', 'reason', layout.rejectReasons, layout.rejectedAt);
     // Only the client's word, and capped per session (connection-handler.ts): apart, so that a client
     // cannot set off the server's own rejection alert.
-    this.clientDroppedSamples = new Counter({
-      name: 'promstream_client_dropped_samples_total', help: 'Samples clients report they dropped before sending, by reason (capped per session).',
-      labelNames: ['reason'], registers,
-    });
-    for (const reason of CLIENT_DROP_REASONS) this.clientDroppedSamples.inc({ reason }, 0);
-    this.protocolErrors = new Counter({
-      name: 'promstream_protocol_errors_total', help: 'Connections closed for a frame- or connection-level problem, by reason.',
-      labelNames: ['reason'], registers,
-    });
-    for (const r of Object.values(CloseReasons)) if (r.metric !== null) this.protocolErrors.inc({ reason: r.metric }, 0);
-    this.closes = new Counter({
-      name: 'promstream_closes_total', help: 'WebSocket closes by close code, whoever sent it (codes outside the catalogue count as "other").',
-      labelNames: ['code'], registers,
-    });
-    this.frameApplySeconds = new PlainHistogram('promstream_frame_apply_seconds', 'Time to decode, check and apply one delta frame.', [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025]);
-    this.registry.registerMetric(this.frameApplySeconds.asRegistryMetric());
+    byLabel('promstream_client_dropped_samples_total', 'Samples clients report they dropped before sending, by reason (capped per session).', 'reason', layout.dropReasons, layout.droppedAt);
+    byLabel('promstream_protocol_errors_total', 'Connections closed for a frame- or connection-level problem, by reason.', 'reason', layout.errorReasons, layout.errorsAt);
+    byLabel('promstream_closes_total', 'WebSocket closes by close code, whoever sent it (codes outside the catalogue count as "other").', 'code', layout.closeCodes, layout.closesAt);
+    const histogram = new PlainHistogram('promstream_frame_apply_seconds', 'Time to decode, check and apply one delta frame.', FRAME_APPLY_BUCKETS);
+    this.frameApplySeconds = histogram;
+    const counts = new Float64Array(FRAME_APPLY_BUCKETS.length + 1);
+    this.registry.registerMetric({
+      ...histogram,
+      name: histogram.name, help: histogram.help, type: histogram.type, aggregator: histogram.aggregator,
+      get: () => {
+        counts.fill(0);
+        let s = 0;
+        for (const b of sources.blocks()) {
+          for (let i = 0; i < counts.length; i++) counts[i]! += b[layout.applyAt + i]!;
+          s += b[layout.applyAt + counts.length]!;
+        }
+        histogram.load(counts, s);
+        return histogram.get();
+      },
+    } as unknown as Metric);
     new Gauge({ name: 'promstream_build_info', help: 'Always 1; the version label says which promstream runs.', labelNames: ['version'], registers }).set({ version }, 1);
-  }
-
-  countClose(code: number): void {
-    // A peer picks its close code freely: codes outside the protocol's catalogue (both directions)
-    // share one label, so that a client cannot grow the series.
-    this.closes.inc({ code: isKnownCloseCode(code) ? String(code) : 'other' });
-  }
-}
-
-/** Every combination of allowed values, as label objects. */
-export function* combinations(labels: readonly LabelSpec[]): Generator<Record<string, string>> {
-  if (labels.length === 0) {
-    yield {};
-    return;
-  }
-  const [first, ...rest] = labels as [LabelSpec, ...LabelSpec[]];
-  for (const tail of combinations(rest)) {
-    for (const value of first.allowedValues) yield { [first.name]: value, ...tail };
   }
 }

@@ -9,7 +9,7 @@ import { ErrorCode, PromstreamError } from '../errors.js';
 import { DemoStatsRoute } from '../http/demo-stats-route.js';
 import { publicRoutes } from '../http/public-routes.js';
 import { startMetricsServer } from '../scrape/metrics-server.js';
-import { SelfMetrics } from '../scrape/self-metrics.js';
+import { oneLoopState } from './one-loop.js';
 import { selectTransport } from '../transport/select-transport.js';
 import type { TransportName } from '../transport/types.js';
 import { resolveOptions, type ServerOptions } from './options.js';
@@ -64,10 +64,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const limits = { ...o, maxConnections: Math.max(1, Math.min(o.maxConnections, maxSockets)) };
   const epoch = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const whitelist = new LiveWhitelist(o.whitelist, o.maxSampleValue);
-  const metrics = new SelfMetrics(whitelist.current.catalog.sessionLabels, VERSION);
+  const { block, slots, metrics } = oneLoopState(whitelist.current.catalog.sessionLabels, o.maxSessions, VERSION);
   const t0 = performance.now();
   const nowMs = (): number => performance.now() - t0;
-  const handler = new ConnectionHandler({ whitelist, metrics, options: limits, epoch, log, nowMs });
+  const handler = new ConnectionHandler({
+    whitelist, metrics: block, slots, worker: 0, options: limits, epoch, log, nowMs,
+    onExpired: (n) => metrics.sessionsExpired.inc(n),
+  });
 
   const demoStats = o.demoStats ? new DemoStatsRoute({ connectedClients: metrics.connectedClients, renderSeries: () => whitelist.current.exposition.render() }) : null;
   const { name, start } = await selectTransport(o.transport, log);

@@ -256,9 +256,9 @@ describe.each(TRANSPORTS)('hostile peers against the real process over %s', (tra
       flooder.socket.write(burst);
       await new Promise((r) => setImmediate(r));
     }
-    await waitFor(() => flooder.endedAtMs, { what: 'the flooder dropped', timeoutMs: 5000 });
+    await waitFor(() => flooder.endedAtMs, { what: 'the flooder dropped', timeoutMs: 15_000 });
     expect(flooder.closeFrame).toEqual({ code: 1008, reason: 'frame rate above the limit' });
-    expect(flooder.endedAtMs! - flooder.closeFrameAtMs!).toBeLessThan(3_000);
+    expect(flooder.endedAtMs! - flooder.closeFrameAtMs!).toBeLessThan(10_000);
     const total = h.sent();
     await h.client.flush();
     expect(valueOf(await scrape(s.metricsPort), 'demo_clicks_total{button="green"}')).toBe(total);
