@@ -97,12 +97,14 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
     loadgen.stdout!.setEncoding('utf8').on('data', (c: string) => (loadgenOutput += c));
     loadgen.stderr!.setEncoding('utf8').on('data', (c: string) => (loadgenOutput += c));
 
-    // Something for the rejected-samples and protocol-error panels: a label value the whitelist does
-    // not allow (dropped by the client and reported), and a text frame (closed with 1003).
+    // Something for the rejected-samples, client-drop and protocol-error panels: a label value the
+    // whitelist does not allow (the server rejects it), a value that is not finite (the client drops
+    // it and reports the drop), and a text frame (closed with 1003).
     const stray = createClient({ url: `ws://127.0.0.1:${server.port}/ws`, labels: { app: 'demo' }, flushInterval: 200 });
     clients.push(stray);
     await stray.flush();
     stray.increment('demo_clicks_total', { button: 'purple' });
+    stray.increment('demo_clicks_total', { button: 'red' }, Number.NaN);
     await stray.flush();
     const text = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, [SUBPROTOCOL]);
     text.on('error', () => {});
@@ -162,7 +164,8 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
     expect(failed.errors).toEqual([]);
     // The number that matters most: the live client count (6 simulated + the stray one).
     expect(await prometheus.waitForValue('sum(connected_clients{job="promstream"})', (v) => v === 7)).toBe(7);
-    expect(await prometheus.waitForValue('sum(promstream_client_dropped_samples_total{job="promstream",reason="label_not_allowed"})', (v) => v >= 1)).toBeGreaterThanOrEqual(1);
+    expect(await prometheus.waitForValue('sum(promstream_rejected_samples_total{job="promstream",reason="label_not_allowed"})', (v) => v === 1)).toBe(1);
+    expect(await prometheus.waitForValue('sum(promstream_client_dropped_samples_total{job="promstream",reason="non_finite"})', (v) => v === 1)).toBe(1);
     expect(await prometheus.waitForValue('sum(promstream_protocol_errors_total{job="promstream",reason="text_frame"})', (v) => v === 1)).toBe(1);
   }, 90_000);
 
