@@ -11,6 +11,8 @@ export const ErrorCode = {
   TLS_FILE: 'PROMSTREAM_TLS_FILE',
   /** --transport uws where uWebSockets.js does not load. */
   TRANSPORT_UNAVAILABLE: 'PROMSTREAM_TRANSPORT_UNAVAILABLE',
+  /** --workers above 1 where the transport cannot share its port between threads (ws before Node 22.12), or with --demo. */
+  WORKERS_UNAVAILABLE: 'PROMSTREAM_WORKERS_UNAVAILABLE',
   /** A port could not be bound (in use, privileged). */
   LISTEN_FAILED: 'PROMSTREAM_LISTEN_FAILED',
   /** reload() while another reload is still reconnecting its clients. */

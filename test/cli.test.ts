@@ -471,6 +471,17 @@ describe('promstream serve: shutdown when nobody reads its log (stdout)', () => 
     return { proc, port: listening['port'] as number };
   }
 
+  it('SIGTERM during start-up is kept: the server finishes starting, drains, and exits 0 (not killed by the signal)', async () => {
+    // The origins warning is logged after the signal listeners are in place and before the server listens.
+    const proc = spawnCli(['serve', ...LOOPBACK_ARGS, '--demo', '--drain-window', '200ms']);
+    await proc.waitForLog((r) => typeof r.msg === 'string' && r.msg.startsWith('--allowed-origins is *'), { what: 'the origins warning' });
+    proc.signal('SIGTERM');
+    expect(await proc.waitForExit(10_000)).toEqual({ code: 0, signal: null });
+    const msgs = proc.logs().map((r) => r.msg);
+    expect(msgs.indexOf('shutting down')).toBeGreaterThan(msgs.indexOf('promstream listening'));
+    expect(msgs.at(-1)).toBe('stopped cleanly');
+  });
+
   it('SIGTERM exits 0 within 5 s after the reader of its stdout is gone (EPIPE)', async () => {
     const s = await startServe(['--demo', '--drain-window', '200ms']);
     s.proc.child.stdout!.destroy(); // the only reader: every later write gets EPIPE

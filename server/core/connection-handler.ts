@@ -296,6 +296,8 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     conn.session = session;
     conn.phase = 'active';
     metrics.connected(session.combo, 1);
+    // Which worker serves which session (with workers the log line gets a worker field): for tests and debugging, never on the wire.
+    this.deps.log.debug({ session: session.id, resumed }, 'session attached');
     conn.peer.send(encodeWelcome({
       sessionId: session.id, token: session.token, epoch, lastAppliedSeq: session.lastAppliedSeq, resumed,
       flushIntervalMs: options.flushIntervalMs, idleTimeoutMs: options.idleTimeoutMs, catalog: catalog.wire,

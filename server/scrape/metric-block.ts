@@ -26,7 +26,10 @@ export class MetricLayout {
   static readonly EVICTED = 5;
   /** Gauge: sockets open on this worker (the host-wide count is rebuilt from these when a worker dies). */
   static readonly LIVE = 6;
-  private static readonly FIXED = 7;
+  /** Gauges of the worker's event loop: delay (p99 of the last interval, seconds) and utilization (0–1). */
+  static readonly LOOP_DELAY = 7;
+  static readonly LOOP_UTILIZATION = 8;
+  private static readonly FIXED = 9;
 
   readonly rejectReasons: readonly RejectReason[] = SERVER_REJECT_REASONS;
   readonly dropReasons: readonly RejectReason[] = CLIENT_DROP_REASONS;
@@ -173,9 +176,16 @@ export class MetricBlock {
     this.values[this.layout.connectedAt + combo]! += delta;
   }
 
+  loop(delaySeconds: number, utilization: number): void {
+    this.values[MetricLayout.LOOP_DELAY] = delaySeconds;
+    this.values[MetricLayout.LOOP_UTILIZATION] = utilization;
+  }
+
   /** The worker is gone: nothing of its is connected any more. */
   zeroGauges(): void {
     this.values[MetricLayout.LIVE] = 0;
+    this.values[MetricLayout.LOOP_DELAY] = 0;
+    this.values[MetricLayout.LOOP_UTILIZATION] = 0;
     this.values.fill(0, this.layout.connectedAt, this.layout.connectedAt + this.layout.combos.length);
   }
 }

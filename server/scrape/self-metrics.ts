@@ -9,6 +9,8 @@ export interface SelfMetricSources {
   blocks(): readonly Float64Array[];
   /** Sessions waiting for a resume, host-wide. */
   resumable(): number;
+  /** Workers running right now (1 for one event loop). */
+  liveWorkers(): number;
 }
 
 /**
@@ -22,6 +24,7 @@ export class SelfMetrics {
   readonly sessionsExpired: Counter;
   readonly descriptorsExhausted: Counter;
   readonly frameApplySeconds: PlainHistogram;
+  readonly workerRestarts: Counter;
 
   constructor(
     private readonly sources: SelfMetricSources,
@@ -93,6 +96,18 @@ export class SelfMetrics {
         return histogram.get();
       },
     } as unknown as Metric);
+    new Gauge({ name: 'promstream_workers', help: 'Workers (event loops serving clients) running right now.', registers, collect() { this.set(sources.liveWorkers()); } });
+    this.workerRestarts = new Counter({ name: 'promstream_worker_restarts_total', help: 'Workers that died and were started again.', registers });
+    const perWorker = (name: string, help: string, at: number): void => {
+      new Gauge({
+        name, help, labelNames: ['worker'], registers,
+        collect() {
+          sources.blocks().forEach((b, i) => this.set({ worker: String(i) }, b[at]!));
+        },
+      });
+    };
+    perWorker('promstream_worker_event_loop_delay_seconds', 'p99 of each worker\'s event-loop delay over the last few seconds.', MetricLayout.LOOP_DELAY);
+    perWorker('promstream_worker_event_loop_utilization', 'Share of time each worker\'s event loop was busy over the last few seconds (0–1).', MetricLayout.LOOP_UTILIZATION);
     new Gauge({ name: 'promstream_build_info', help: 'Always 1; the version label says which promstream runs.', labelNames: ['version'], registers }).set({ version }, 1);
   }
 }

@@ -222,12 +222,24 @@ async function serve(args: readonly string[]): Promise<number> {
   };
   const whitelist = await loadWhitelist(paths, whitelistLimits);
   const allowedOrigins = serverOptions.allowedOrigins ?? SERVER_OPTION_TABLE.allowedOrigins.default;
+  // A signal that arrives while the server starts is kept and acted on once it is up (a container can be
+  // stopped before it is ready); without a listener Node would die of it, with no drain and no exit 0.
+  // One listener per signal for the life of the process: removing the last one stops Node's watcher,
+  // and a signal caught but not yet dispatched would be lost.
+  const early: NodeJS.Signals[] = [];
+  let dispatch: ((signal: NodeJS.Signals) => void) | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (dispatch === null) early.push(signal);
+    else dispatch(signal);
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
   if (allowedOrigins.includes('*')) logger.warn('--allowed-origins is *: pages from any site can stream into this aggregator; list your origins in production');
 
   const server = await startServer({
     ...serverOptions, whitelist, logger, ...tlsOption(v.string('tlsCert'), v.string('tlsKey')),
     ...(demo ? { staticRoutes: new Map([['/', { contentType: 'text/html; charset=utf-8', body: readFileSync(DEMO_PAGE) }]]), demoStats: true } : {}),
   }).catch((err: unknown) => {
+    for (const signal of SIGNALS) process.off(signal, onSignal);
     if (err instanceof OptionsError) throw new UsageError(asFlags(err));
     throw err;
   });
@@ -255,8 +267,8 @@ async function serve(args: readonly string[]): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    // Test hook (never in production): SIGUSR2 makes worker 0 throw, as a bug would.
+    if (process.env.PROMSTREAM_TEST_HOOKS === '1' && server.crashWorker !== undefined) process.on('SIGUSR2', () => server.crashWorker?.(0));
     // SIGHUP re-reads the whitelist; a bad one is refused with every problem logged, the old one stays.
     // One reload runs at a time: a SIGHUP during one is remembered, and the files are read again once it
     // is done, so the newest files are the ones applied.
@@ -287,9 +299,13 @@ async function serve(args: readonly string[]): Promise<number> {
           if (again && !stopping) reload();
         });
     };
-    process.on('SIGHUP', reload);
+    dispatch = (signal) => (signal === 'SIGHUP' ? reload() : stop(signal));
+    for (const signal of early.splice(0)) dispatch(signal);
   });
 }
+
+/** The signals serve acts on: SIGTERM and SIGINT drain, SIGHUP reloads. */
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
 
 /** The command line. Returns the exit code; the only place that touches process, env and signals. */
 export async function main(argv: readonly string[]): Promise<number> {

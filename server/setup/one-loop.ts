@@ -14,6 +14,6 @@ export function oneLoopState(sessionLabels: readonly LabelSpec[], maxSessions: n
   const layout = new MetricLayout(sessionLabels);
   const block = new MetricBlock(layout);
   const slots = new SlotTable(new SharedArrayBuffer(SlotTable.bytesFor(maxSessions)), 0);
-  const metrics = new SelfMetrics({ layout, blocks: () => [block.values], resumable: () => slots.detached }, version);
+  const metrics = new SelfMetrics({ layout, blocks: () => [block.values], resumable: () => slots.detached, liveWorkers: () => 1 }, version);
   return { block, slots, metrics };
 }

@@ -8,7 +8,7 @@ import type { TransportChoice } from '../transport/types.js';
 import { formatBytes, formatDuration } from './option-text.js';
 
 /** How an option's text is read and its value checked. */
-export type OptionUnit = 'string' | 'port' | 'duration' | 'bytes' | 'count' | 'whole' | 'number' | 'list' | 'flag' | 'paths' | 'choice';
+export type OptionUnit = 'string' | 'port' | 'duration' | 'bytes' | 'count' | 'whole' | 'number' | 'list' | 'flag' | 'paths' | 'choice' | 'workers';
 
 export interface OptionDef<T> {
   readonly flag: string;
@@ -41,6 +41,7 @@ export const SERVER_OPTION_TABLE = Object.freeze({
   port: port('port', 3000, 'public side port (0 picks a free one)'),
   metricsHost: text('metrics-host', '0.0.0.0', 'private side address: /metrics, /healthz, /readyz'),
   metricsPort: port('metrics-port', 9102, 'private side port'),
+  workers: def<number | 'auto'>({ flag: 'workers', unit: 'workers', default: 'auto', defaultText: 'auto', min: 1, max: 64, help: 'event loops (threads) serving clients on the one port; auto: one per CPU where the transport can share its port (uWS; ws on Node ≥ 22.12), else 1' }),
   transport: def<TransportChoice>({ flag: 'transport', unit: 'choice', default: 'auto', defaultText: 'auto', choices: TRANSPORT_CHOICES, help: 'uws, ws, or auto (uWS when its binary loads, else ws, logged)' }),
   flushIntervalMs: duration('flush-interval', 10_000, 100, 'told to clients in the welcome'),
   idleTimeoutMs: duration('idle-timeout', 30_000, 1_000, 'a silent connection (no message, no pong) is closed; ≥ 1s'),
@@ -80,7 +81,7 @@ export type CliOptionName = keyof typeof CLI_OPTION_TABLE;
 
 /** Every `promstream serve` option in the order --help and the README list them. */
 const ORDER: readonly (ServerOptionName | CliOptionName)[] = [
-  'config', 'demo', 'host', 'port', 'metricsHost', 'metricsPort', 'transport', 'flushIntervalMs', 'idleTimeoutMs', 'sessionTtlMs',
+  'config', 'demo', 'host', 'port', 'metricsHost', 'metricsPort', 'workers', 'transport', 'flushIntervalMs', 'idleTimeoutMs', 'sessionTtlMs',
   'handshakeTimeoutMs', 'maxPayloadBytes', 'maxFrameBytes', 'maxSamplesPerFrame', 'maxSampleValue', 'maxBackpressureBytes', 'maxConnections',
   'maxConnectionsPerIp', 'maxFramesPerSecond', 'maxSamplesPerSecond', 'maxSessions', 'maxSeries', 'drainWindowMs', 'allowedOrigins', 'trustProxy',
   'tlsCert', 'tlsKey', 'logLevel',

@@ -69,6 +69,12 @@ function readText(d: OptionDef<unknown>, raw: string): OptionValue {
     case 'list':
     case 'paths':
       return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    case 'workers': {
+      if (raw === 'auto') return raw;
+      const n = Number(raw);
+      if (raw.trim() === '' || !Number.isInteger(n) || n < (d.min ?? 1) || n > (d.max ?? Infinity)) throw new Error(`expected auto or a whole number ${d.min ?? 1}–${d.max}, got "${raw}"`);
+      return n;
+    }
     case 'choice': {
       const choices = d.choices ?? [];
       if (!choices.includes(raw)) throw new Error(`expected ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}, got "${raw}"`);

@@ -49,6 +49,10 @@ function problemWith(d: OptionDef<unknown>, value: unknown): string | null {
     case 'list':
     case 'paths':
       return Array.isArray(value) && value.every((v) => typeof v === 'string') ? null : 'must be an array of strings';
+    case 'workers':
+      return value === 'auto' || (typeof value === 'number' && Number.isInteger(value) && value >= (d.min ?? 1) && value <= (d.max ?? Infinity))
+        ? null
+        : `must be 'auto' or a whole number ${d.min ?? 1}–${d.max} (got ${String(value)})`;
     case 'choice':
       return typeof value === 'string' && (d.choices ?? []).includes(value) ? null : `must be one of ${(d.choices ?? []).join(', ')} (got ${String(value)})`;
     default: {

@@ -15,6 +15,11 @@ import type { TransportName } from '../transport/types.js';
 import { resolveOptions, type ServerOptions } from './options.js';
 import { VERSION } from '../package-root.js';
 import { DescriptorGuard, openFilesLimit, reserveFor } from './descriptor-guard.js';
+import { watchEventLoop } from '../scrape/loop-stats.js';
+import { startWorkerHost } from '../workers/supervisor.js';
+import { resolveWorkers } from './workers-choice.js';
+import type { Logger } from 'pino';
+import type { ResolvedServerOptions } from './options.js';
 
 /** Descriptors a running server holds besides client sockets: stdio, epoll, listeners, libuv's, pino's. */
 const BASELINE_DESCRIPTORS = 64;
@@ -27,6 +32,8 @@ export interface RunningServer {
   /** Port of the private side (/metrics). */
   readonly metricsPort: number;
   readonly transport: TransportName;
+  /** Event loops serving clients: worker threads on the one port, or 1 (the calling thread). */
+  readonly workers: number;
   /** Changes with every process: a client seeing another epoch knows the server restarted. */
   readonly epoch: string;
   /** Connections whose socket is open right now, those being closed included. */
@@ -46,6 +53,8 @@ export interface RunningServer {
    * session labels changed, which needs a restart.
    */
   reload(whitelist: Whitelist): Promise<{ readonly catalogVersion: number; readonly changed: boolean }>;
+  /** Test hook, with workers and PROMSTREAM_TEST_HOOKS=1 only: worker `index` throws an uncaught exception. */
+  crashWorker?(index: number): void;
 }
 
 /** Starts the aggregator: public side (WebSocket + HTTP) first, then the private /metrics side. */
@@ -63,6 +72,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const limits = { ...o, maxConnections: Math.max(1, Math.min(o.maxConnections, maxSockets)) };
   const epoch = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const selected = await selectTransport(o.transport, log);
+  const workers = resolveWorkers(o, selected.name, log);
+  if (workers > 1) return startWorkers(o, options, { workers, transport: selected.name, maxConnections: limits.maxConnections, maxSockets, reserve, epoch, log });
   const whitelist = new LiveWhitelist(o.whitelist, o.maxSampleValue);
   const { block, slots, metrics } = oneLoopState(whitelist.current.catalog.sessionLabels, o.maxSessions, VERSION);
   const t0 = performance.now();
@@ -73,7 +85,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   const demoStats = o.demoStats ? new DemoStatsRoute({ connectedClients: metrics.connectedClients, renderSeries: () => whitelist.current.exposition.render() }) : null;
-  const { name, start } = await selectTransport(o.transport, log);
+  const { name, start } = selected;
   const transport = await start({
     host: o.host, port: o.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
     handlers: handler, http: publicRoutes(log, demoStats, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs, maxSockets,
@@ -101,11 +113,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const sweeper = setInterval(() => handler.sweep(), sweepIntervalMs(o));
   sweeper.unref();
+  const stopLoopWatch = watchEventLoop(block);
   const descriptors = reserve === 0 ? null : new DescriptorGuard(reserve, { pause: () => transport.pauseAccepting(), resume: () => transport.resumeAccepting() }, log, () => metrics.descriptorsExhausted.inc());
 
   const catalog = whitelist.current.catalog;
   log.info({
-    transport: name, port: transport.port, metricsPort: metricsSide.port, epoch, metrics: catalog.entries.length,
+    transport: name, workers: 1, port: transport.port, metricsPort: metricsSide.port, epoch, metrics: catalog.entries.length,
     series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
   }, 'promstream listening');
 
@@ -117,6 +130,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     closed ??= (async () => {
       ready = false;
       clearInterval(sweeper);
+      stopLoopWatch();
       descriptors?.stop();
       demoStats?.stop();
       transport.stopAccepting();
@@ -133,6 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port: transport.port,
     metricsPort: metricsSide.port,
     transport: name,
+    workers: 1,
     epoch,
     get connections() {
       return handler.live.size;
@@ -153,14 +168,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     async reload(next) {
       if (stopping) throw new PromstreamError(ErrorCode.SERVER_STOPPING, 'the server is shutting down; not reloading');
       if (reloading) throw new PromstreamError(ErrorCode.RELOAD_IN_PROGRESS, 'a reload is still reconnecting its clients; try again when it is done');
-      const tooBigNow = metricsTooBigForAFrame(next, o.maxFrameBytes);
-      if (tooBigNow.length > 0) throw new ConfigError(tooBigNow);
       const current = whitelist.current.catalog;
-      const nextCatalog = new ServerCatalog(next);
-      if (JSON.stringify(nextCatalog.sessionLabels) !== JSON.stringify(current.sessionLabels)) {
-        throw new PromstreamError(ErrorCode.SESSION_LABELS_CHANGED, 'sessionLabels changed: connected_clients would change its labels; restart to apply');
-      }
-      if (nextCatalog.wire.version === current.wire.version) return { catalogVersion: current.wire.version, changed: false };
+      const nextCatalog = catalogForReload(current, next, o.maxFrameBytes);
+      if (nextCatalog === null) return { catalogVersion: current.wire.version, changed: false };
       reloading = true;
       try {
         log.info({ catalogVersion: nextCatalog.wire.version, metrics: nextCatalog.entries.length, clients: handler.live.size }, 'whitelist reloaded; reconnecting clients for the new catalogue');
@@ -171,5 +181,87 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
       return { catalogVersion: nextCatalog.wire.version, changed: true };
     },
+  };
+}
+
+/**
+ * The catalogue a reload puts in force, or null when it is the one in force already. Throws for a
+ * whitelist with metrics too big for a frame, or with other session labels (that needs a restart).
+ */
+function catalogForReload(current: ServerCatalog, next: Whitelist, maxFrameBytes: number): ServerCatalog | null {
+  const tooBigNow = metricsTooBigForAFrame(next, maxFrameBytes);
+  if (tooBigNow.length > 0) throw new ConfigError(tooBigNow);
+  const nextCatalog = new ServerCatalog(next);
+  if (JSON.stringify(nextCatalog.sessionLabels) !== JSON.stringify(current.sessionLabels)) {
+    throw new PromstreamError(ErrorCode.SESSION_LABELS_CHANGED, 'sessionLabels changed: connected_clients would change its labels; restart to apply');
+  }
+  return nextCatalog.wire.version === current.wire.version ? null : nextCatalog;
+}
+
+interface WorkersStart {
+  readonly workers: number;
+  readonly transport: TransportName;
+  readonly maxConnections: number;
+  readonly maxSockets: number;
+  readonly reserve: number;
+  readonly epoch: string;
+  readonly log: Logger;
+}
+
+/** --workers N > 1: this thread supervises, N worker threads serve clients on one port (server/workers/). */
+async function startWorkers(o: ResolvedServerOptions, raw: ServerOptions, w: WorkersStart): Promise<RunningServer> {
+  const { log } = w;
+  const host = await startWorkerHost({ options: o, raw, workers: w.workers, transport: w.transport, maxConnections: w.maxConnections, maxSockets: w.maxSockets, epoch: w.epoch, version: VERSION, log });
+  const descriptors = w.reserve === 0 ? null : new DescriptorGuard(w.reserve, { pause: () => host.broadcastAccepting('pause'), resume: () => host.broadcastAccepting('resume') }, log, () => host.metrics.descriptorsExhausted.inc());
+  let catalog = new ServerCatalog(o.whitelist);
+  log.info({
+    transport: w.transport, workers: w.workers, port: host.port, metricsPort: host.metricsPort, epoch: w.epoch, metrics: catalog.entries.length,
+    series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
+  }, 'promstream listening');
+  let stopping = false;
+  let reloading = false;
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    stopping = true;
+    closed ??= (async () => {
+      descriptors?.stop();
+      await host.close();
+    })();
+    return closed;
+  };
+  return {
+    port: host.port,
+    metricsPort: host.metricsPort,
+    transport: w.transport,
+    workers: w.workers,
+    epoch: w.epoch,
+    get connections() {
+      return host.connections;
+    },
+    async drain(windowMs = o.drainWindowMs) {
+      stopping = true;
+      host.setReady(false);
+      log.info({ clients: host.connections, windowMs, workers: host.liveWorkers }, 'draining: closing clients with 1012');
+      await host.drain(windowMs);
+      await close();
+    },
+    close,
+    async reload(next) {
+      if (stopping) throw new PromstreamError(ErrorCode.SERVER_STOPPING, 'the server is shutting down; not reloading');
+      if (reloading) throw new PromstreamError(ErrorCode.RELOAD_IN_PROGRESS, 'a reload is still reconnecting its clients; try again when it is done');
+      const nextCatalog = catalogForReload(catalog, next, o.maxFrameBytes);
+      if (nextCatalog === null) return { catalogVersion: catalog.wire.version, changed: false };
+      reloading = true;
+      try {
+        log.info({ catalogVersion: nextCatalog.wire.version, metrics: nextCatalog.entries.length, clients: host.connections }, 'whitelist reloaded; reconnecting clients for the new catalogue');
+        await host.reload(next, nextCatalog);
+        catalog = nextCatalog;
+        log.info({ catalogVersion: nextCatalog.wire.version }, 'every client reconnected for the new catalogue');
+      } finally {
+        reloading = false;
+      }
+      return { catalogVersion: nextCatalog.wire.version, changed: true };
+    },
+    crashWorker: (index) => host.crashWorker(index),
   };
 }

@@ -26,3 +26,11 @@ export async function selectTransport(choice: TransportChoice, log: Logger): Pro
   log.warn({ err: loaded.error }, `uWebSockets.js does not load (${loaded.error.message}); using the ws transport`);
   return { name: 'ws', start: startWsTransport };
 }
+
+/** The start function of a transport already selected (a worker thread starts what the main thread chose). */
+export async function transportStarter(name: TransportName): Promise<StartTransport> {
+  if (name === 'ws') return startWsTransport;
+  const loaded = await loadUws();
+  if (loaded.uws === null) throw new PromstreamError(ErrorCode.TRANSPORT_UNAVAILABLE, `uWebSockets.js does not load in a worker thread: ${loaded.error.message}`);
+  return startUwsTransport;
+}

@@ -101,6 +101,11 @@ export interface TransportOptions<S> {
    * (ws); uWS shows nothing before the headers are in, so there only upgraded ones count (admission).
    */
   readonly maxSockets: number;
+  /**
+   * Share the port with the other workers of this process (SO_REUSEPORT: the kernel spreads new
+   * connections over every listener). `port` must then be the one port they all use.
+   */
+  readonly reusePort?: boolean;
   readonly log: Logger;
 }
 
@@ -115,6 +120,11 @@ export interface RunningTransport {
   resumeAccepting(): void;
   /** Terminates whatever is still open and releases the port. */
   close(): Promise<void>;
+  /**
+   * The same, synchronously, for a worker thread's `exit` hook: a uWS App still open when its thread
+   * ends aborts the whole process.
+   */
+  abortNow(): void;
 }
 
 export type StartTransport = <S>(options: TransportOptions<S>) => Promise<RunningTransport>;

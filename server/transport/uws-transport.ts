@@ -18,7 +18,6 @@
  *   answers without body bytes (HEAD, 304) end their connection (write()).
  */
 import { createRequire } from 'node:module';
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type {
   TemplatedApp,
@@ -29,6 +28,7 @@ import type {
 } from 'uWebSockets.js';
 import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
+import { freePort } from './free-port.js';
 import { GuardedPeer } from './guarded-peer.js';
 import { BODY_REFUSED, INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, announcesBody, checkHeadersTimeout, parseProtocols, statusLine } from './http-parts.js';
 import { decideUpgrade } from './upgrade-decision.js';
@@ -201,7 +201,7 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   app.any('/*', (res, req) => answerHttp(options.http, accepting, res, req, log));
 
   const listenOn = (port: number): Promise<us_listen_socket | false> =>
-    new Promise((resolve) => appRuntime.listen(options.host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, resolve));
+    new Promise((resolve) => appRuntime.listen(options.host, port, options.reusePort === true ? 0 : LIBUS_LISTEN_EXCLUSIVE_PORT, resolve));
   let listenSocket: us_listen_socket | null = null;
   if (options.port !== 0) {
     listenSocket = (await listenOn(options.port)) || null;
@@ -258,6 +258,11 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
     pauseAccepting: closeListener,
     resumeAccepting,
     close: () => (closing ??= close()),
+    abortNow: () => {
+      accepting = false;
+      closeListener();
+      if (typeof appRuntime.close === 'function') appRuntime.close();
+    },
   };
 };
 
@@ -504,14 +509,3 @@ async function createSslApp(uws: UwsModule, tls: { readonly certFile: string; re
   }
 }
 
-/** A port the kernel considers free on host right now. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createTcpServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}

@@ -124,7 +124,8 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
       reject(new PromstreamError(ErrorCode.LISTEN_FAILED, `could not listen on ${options.host}:${options.port}: ${err.code ?? err.message}`, { cause: err }));
     };
     server.once('error', failed);
-    server.listen(options.port, options.host, () => {
+    // reusePort: Node ≥ 22.12 (older Nodes ignore it; promstream does not start workers on ws there)
+    server.listen({ port: options.port, host: options.host, ...(options.reusePort === true ? { reusePort: true } : {}) }, () => {
       server.off('error', failed);
       resolve();
     });
@@ -150,6 +151,10 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     },
     resumeAccepting: () => {
       paused = false;
+    },
+    // Node closes a thread's sockets and listener itself when the thread ends.
+    abortNow: () => {
+      accepting = false;
     },
     async close() {
       stopAccepting();
@@ -199,6 +204,8 @@ function serverTimeouts(httpHeadersTimeoutMs: number): {
  * at once. Liveness' close grace (2 s) ends a silent one.
  */
 const MAX_FRAMES_AFTER_CLOSE = 16;
+/** How long a flooder's paused socket stays before it is dropped: the close frame's time to get out. */
+const FLOODER_LINGER_MS = 500;
 
 class WsPeer<S> extends GuardedPeer<S> {
   #framesAfterClose = 0;
@@ -260,7 +267,12 @@ class WsPeer<S> extends GuardedPeer<S> {
   }
 
   private readAfterClose(): void {
-    if (++this.#framesAfterClose > MAX_FRAMES_AFTER_CLOSE) this.ws.terminate();
+    if (++this.#framesAfterClose !== MAX_FRAMES_AFTER_CLOSE + 1) return;
+    // Stop reading (no more parsing, no CPU), and drop the socket a moment later rather than now: a
+    // socket destroyed with unread bytes sends a reset, and a reset can overtake our close frame still
+    // on its way, so the flooder would never learn why it was closed.
+    this.ws.pause();
+    setTimeout(() => this.ws.terminate(), FLOODER_LINGER_MS).unref();
   }
 
   private closeSocket(code: number, reason: string): void {
