@@ -10,7 +10,7 @@ import { DemoStatsRoute } from '../http/demo-stats-route.js';
 import { publicRoutes } from '../http/public-routes.js';
 import { startMetricsServer } from '../scrape/metrics-server.js';
 import { SelfMetrics } from '../scrape/self-metrics.js';
-import { selectTransport } from '../transport/select-transport.js';
+import { selectTransport, type TransportLibrary } from '../transport/select-transport.js';
 import type { TransportName } from '../transport/types.js';
 import { resolveOptions, type ServerOptions } from './options.js';
 import { VERSION } from '../package-root.js';
@@ -27,6 +27,8 @@ export interface RunningServer {
   /** Port of the private side (/metrics). */
   readonly metricsPort: number;
   readonly transport: TransportName;
+  /** The library under the transport: package, version and, for uWS, the binary loaded. */
+  readonly transportLibrary: TransportLibrary;
   /** Changes with every process: a client seeing another epoch knows the server restarted. */
   readonly epoch: string;
   /** Connections whose socket is open right now, those being closed included. */
@@ -70,7 +72,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const handler = new ConnectionHandler({ whitelist, metrics, options: limits, epoch, log, nowMs });
 
   const demoStats = o.demoStats ? new DemoStatsRoute({ connectedClients: metrics.connectedClients, renderSeries: () => whitelist.current.exposition.render() }) : null;
-  const { name, start } = await selectTransport(o.transport, log);
+  const { name, start, library } = await selectTransport(o.transport, log);
   const transport = await start({
     host: o.host, port: o.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
     handlers: handler, http: publicRoutes(log, demoStats, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs, maxSockets,
@@ -102,7 +104,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const catalog = whitelist.current.catalog;
   log.info({
-    transport: name, port: transport.port, metricsPort: metricsSide.port, epoch, metrics: catalog.entries.length,
+    transport: name, transportLibrary: library, port: transport.port, metricsPort: metricsSide.port, epoch, metrics: catalog.entries.length,
     series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
   }, 'promstream listening');
 
@@ -130,6 +132,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port: transport.port,
     metricsPort: metricsSide.port,
     transport: name,
+    transportLibrary: library,
     epoch,
     get connections() {
       return handler.live.size;

@@ -17,8 +17,12 @@ import { pino } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { ConnectionHandlers, HttpHandler, Peer, RunningTransport, StartTransport, TransportName, UpgradeRequest } from './types.js';
 import { startWsTransport } from './ws-transport.js';
-import { loadUws, startUwsTransport } from './uws-transport.js';
-import { selectTransport } from './select-transport.js';
+import { loadUws, startUwsTransport, type UwsLoadResult, type UwsModule } from './uws-transport.js';
+import { UWS_HINT, selectTransport } from './select-transport.js';
+import { uwsBinaryName } from './uws-loader.js';
+import { PromstreamError } from '../errors.js';
+import { runningInCi } from '../../test/support/prometheus.js';
+import { itWithUws } from '../../test/support/uws-availability.js';
 
 const uwsLoaded = (await loadUws()).uws !== null;
 const log = pino({ level: 'silent' });
@@ -36,6 +40,7 @@ const DROP_SLACK_MS = 2_000;
 
 /** openssl makes the self-signed certificates of the TLS tests; without it they are skipped. */
 const opensslPresent = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+if (!opensslPresent && !runningInCi()) console.warn('SKIPPED: openssl not found; the TLS transport tests need it to make certificates (apt-get install openssl)');
 const tlsDir = mkdtempSync(join(tmpdir(), 'promstream-transport-'));
 afterAll(() => rmSync(tlsDir, { recursive: true, force: true }));
 
@@ -295,8 +300,9 @@ describe.each([
   ['uws', startUwsTransport],
   ['ws', startWsTransport],
 ] as const)('%s transport', (name, start) => {
-  const test = name === 'uws' && !uwsLoaded ? it.skip : it;
-  const tlsTest = opensslPresent ? test : it.skip;
+  const test = name === 'uws' ? itWithUws() : it;
+  // Loud without openssl, and failing under CI (selfSignedPair then throws).
+  const tlsTest = opensslPresent || runningInCi() ? test : it.skip;
 
   test('reports its name and the port it bound', async () => {
     const h = await startHarness(start);
@@ -703,5 +709,58 @@ describe('selectTransport', () => {
     expect((await selectTransport('auto', log)).name).toBe(expected);
     if (uwsLoaded) expect((await selectTransport('uws', log)).name).toBe('uws');
     else await expect(selectTransport('uws', log)).rejects.toThrow(/--transport uws/);
+  });
+
+  const failures = [
+    { candidate: '@btc-vision/uwebsockets.js', reason: '@btc-vision/uwebsockets.js@20.57.0: uws_linux_x64_137.node does not load: GLIBC_2.38 not found (this system has glibc 2.36)' },
+    { candidate: "promstream's uWebSockets.js", reason: '@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0 has no uws_linux_x64_137.node (linux-x64 ABIs 93, 108, 115; this Node.js is ABI 137)' },
+  ];
+  const noUws = (): Promise<UwsLoadResult> => Promise.resolve({ uws: null, failures, error: new Error('not used') });
+  const why =
+    `Node.js ${process.version} needs ${uwsBinaryName()}; @btc-vision/uwebsockets.js@20.57.0: uws_linux_x64_137.node does not load: GLIBC_2.38 not found (this system has glibc 2.36); ` +
+    "promstream's uWebSockets.js: @trufflesuite/uws-js-unofficial@20.30.0-unofficial.0 has no uws_linux_x64_137.node (linux-x64 ABIs 93, 108, 115; this Node.js is ABI 137)";
+
+  it('"auto" without a loadable uWS: ws, and one warning naming every build, why it failed and what to do; no error object, so no stack', async () => {
+    const lines: string[] = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const selected = await selectTransport('auto', capture, noUws);
+    expect(selected.name).toBe('ws');
+    expect(selected.library).toEqual({ package: 'ws', version: (JSON.parse(readFileSync('node_modules/ws/package.json', 'utf8')) as { version: string }).version });
+    expect(lines).toHaveLength(1);
+    const record = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(record).toMatchObject({ level: 40, uws: failures, binary: uwsBinaryName() });
+    expect(record.msg).toBe(`uWebSockets.js does not load here, using the ws transport: ${why}. To fix: ${UWS_HINT}; --transport ws silences this`);
+    expect(Object.keys(record).filter((k) => k === 'err' || k === 'stack')).toEqual([]);
+  });
+
+  it('"uws" without a loadable uWS: PROMSTREAM_TRANSPORT_UNAVAILABLE naming the reasons, nothing logged', async () => {
+    const lines: string[] = [];
+    const capture = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
+    const failed = await selectTransport('uws', capture, noUws).then(() => null, (err: unknown) => err);
+    expect(failed).toBeInstanceOf(PromstreamError);
+    expect(failed).toMatchObject({
+      code: 'PROMSTREAM_TRANSPORT_UNAVAILABLE',
+      message: `--transport uws: no uWebSockets.js build loads here (${why}); ${UWS_HINT}; or use --transport ws or auto`,
+    });
+    expect(lines).toEqual([]);
+  });
+
+  it('a loaded uWS: its package, version and binary, and the builds passed over on the way', async () => {
+    // selectTransport only hands the module on (to startUwsTransport): any object stands in for it.
+    const fake = (): Promise<UwsLoadResult> =>
+      Promise.resolve({
+        uws: {} as UwsModule,
+        build: { packageName: '@trufflesuite/uws-js-unofficial', version: '20.30.0-unofficial.0', binaryPath: '/app/node_modules/uWebSockets.js/binaries/uws_linux_x64_115.node' },
+        passedOver: failures.slice(0, 1),
+        error: null,
+      });
+    const selected = await selectTransport('auto', log, fake);
+    expect(selected.name).toBe('uws');
+    expect(selected.library).toEqual({
+      package: '@trufflesuite/uws-js-unofficial',
+      version: '20.30.0-unofficial.0',
+      binary: '/app/node_modules/uWebSockets.js/binaries/uws_linux_x64_115.node',
+      passedOver: failures[0]!.reason,
+    });
   });
 });

@@ -13,7 +13,6 @@
  * - A peer's ping is answered with a pong by uWS itself before the `ping` handler (onPing) runs.
  * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock (UWS_HTTP_TIMEOUT_MS).
  */
-import { createRequire } from 'node:module';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type {
@@ -39,9 +38,12 @@ import type {
   UpgradeRequest,
 } from './types.js';
 import { readTlsFiles } from './tls-files.js';
+import { formatUwsFailures, loadNativeUws, type NativeUwsModule, type UwsBuild, type UwsCandidateFailure } from './uws-loader.js';
 
-export type UwsModule = typeof import('uWebSockets.js');
-export type UwsLoadResult = { readonly uws: UwsModule; readonly error: null } | { readonly uws: null; readonly error: Error };
+export type UwsModule = NativeUwsModule;
+export type UwsLoadResult =
+  | { readonly uws: UwsModule; readonly build: UwsBuild; readonly passedOver: readonly UwsCandidateFailure[]; readonly error: null }
+  | { readonly uws: null; readonly failures: readonly UwsCandidateFailure[]; readonly error: Error };
 
 /** WebSocket.send() results: written with nothing left queued; not queued because the backpressure limit is reached. */
 const SEND_SUCCESS = 1;
@@ -49,43 +51,22 @@ const SEND_DROPPED = 2;
 
 let loading: Promise<UwsLoadResult> | undefined;
 
-/** Loads the native module once; `uws: null` with the reason when this machine cannot run it. */
-export function loadUws(): Promise<UwsLoadResult> {
-  loading ??= Promise.resolve().then(loadNow);
-  return loading;
-}
-
-function loadNow(): UwsLoadResult {
-  try {
-    // An optional dependency, loaded lazily so that a missing or broken binary costs only this transport.
-    const required: unknown = createRequire(import.meta.url)('uWebSockets.js');
-    if (isNativeUws(required)) return { uws: required, error: null };
-    return {
-      uws: null,
-      error: new Error(
-        `uWebSockets.js has no working native binary for ${process.platform}-${process.arch} (Node ABI ${process.versions.modules}); ` +
-          'it loaded its pure-JavaScript fallback instead, which promstream does not use',
-      ),
-    };
-  } catch (err) {
-    return { uws: null, error: err instanceof Error ? err : new Error(String(err)) };
-  }
-}
-
 /**
- * The package (@trufflesuite/uws-js-unofficial under the uWebSockets.js name) swaps in a ws-based
- * imitation when its binary does not load, warning on stderr; that imitation lacks the compression
- * constants, and would only be a slower ws transport.
+ * Loads the native module once (uws-loader.ts: the first build that loads here, never a package's own
+ * entry point, which prints warnings or swaps in a JavaScript imitation); `uws: null` with one
+ * reason per candidate when none does. An optional dependency, loaded lazily so that a missing or
+ * broken binary costs only this transport.
  */
-function isNativeUws(loaded: unknown): loaded is UwsModule {
-  return (
-    typeof loaded === 'object' &&
-    loaded !== null &&
-    'App' in loaded &&
-    typeof loaded.App === 'function' &&
-    'DISABLED' in loaded &&
-    typeof loaded.DISABLED === 'number'
-  );
+export function loadUws(): Promise<UwsLoadResult> {
+  loading ??= Promise.resolve().then((): UwsLoadResult => {
+    const result = loadNativeUws();
+    if (result.ok) {
+      const { packageName, version, binaryPath } = result;
+      return { uws: result.module, build: { packageName, version, binaryPath }, passedOver: result.passedOver, error: null };
+    }
+    return { uws: null, failures: result.failures, error: new Error(formatUwsFailures(result.failures)) };
+  });
+  return loading;
 }
 
 interface UserData<S> {

@@ -4,12 +4,12 @@
  * (PROMSTREAM_TEST_BIN=<old checkout>/bin/promstream.js runs them there). docs/RELIABILITY.md lists them.
  */
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { maskedFrame, rawUpgrade, ServerFrameReader } from '../../bench/generators/raw-websocket.js';
 import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
 import { decodeServerFrame, encodeDelta, encodeHello, parseServerMessage } from '../../protocol/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS } from '../support/server-harness.js';
+import { describeEachTransport } from '../support/server-harness.js';
 import { killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -54,7 +54,7 @@ async function rawPeer(port: number, hello = true): Promise<RawPeer> {
   return peer;
 }
 
-describe.each(TRANSPORTS)('alert hygiene against the real process over %s (item 9)', (transport) => {
+describeEachTransport('alert hygiene against the real process over %s (item 9)', (transport) => {
   const clients: PromstreamClient[] = [];
   const sockets: Socket[] = [];
   afterEach(async () => {
@@ -120,7 +120,7 @@ describe.each(TRANSPORTS)('alert hygiene against the real process over %s (item 
   });
 });
 
-describe.each(TRANSPORTS)('hostile peers against the real process over %s', (transport) => {
+describeEachTransport('hostile peers against the real process over %s', (transport) => {
   const clients: PromstreamClient[] = [];
   const sockets: Socket[] = [];
   afterEach(async () => {
