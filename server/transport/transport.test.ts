@@ -13,19 +13,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { ConnectionHandlers, HttpHandler, Peer, RunningTransport, StartTransport, TransportName, UpgradeRequest } from './types.js';
 import { startWsTransport } from './ws-transport.js';
-import { loadUws, startUwsTransport, type UwsLoadResult, type UwsModule } from './uws-transport.js';
+import { loadUws, startUwsTransport, uwsHttpTimeoutMs, type UwsLoadResult, type UwsModule } from './uws-transport.js';
 import { UWS_HINT, selectTransport } from './select-transport.js';
 import { uwsBinaryName } from './uws-loader.js';
 import { PromstreamError } from '../errors.js';
 import { runningInCi } from '../../test/support/prometheus.js';
 import { itWithUws } from '../../test/support/uws-availability.js';
 
-const uwsLoaded = (await loadUws()).uws !== null;
 const log = pino({ level: 'silent' });
+const silentLog = log;
 const MAX_PAYLOAD_BYTES = 16 * 1024;
 const MAX_BACKPRESSURE_BYTES = 256 * 1024;
 const DEADLINE_MS = 5_000;
@@ -33,8 +33,10 @@ const PROTOCOL = 'promstream.v1';
 /** The production default (the handshake timeout); the slowloris tests pass a short one. */
 const HTTP_HEADERS_TIMEOUT_MS = 10_000;
 const SHORT_HTTP_HEADERS_TIMEOUT_MS = 1_000;
-/** uWS cuts slow HTTP peers on its own fixed clock, 8–12 s after they connect (uws-transport.ts). */
-const UWS_FIXED_HTTP_TIMEOUT_MS = 12_000;
+const uwsBuild = await loadUws();
+const uwsLoaded = uwsBuild.uws !== null;
+/** uWS cuts slow HTTP peers on its own fixed clock, per build (uwsHttpTimeoutMs): 8–12 s on 20.30, 28–36 s on 20.57. */
+const UWS_FIXED_HTTP_TIMEOUT_MS = uwsBuild.uws === null ? 0 : uwsHttpTimeoutMs(uwsBuild.build.version).latest;
 /** Scheduling noise on a busy 2-core machine running two test files at once. */
 const DROP_SLACK_MS = 2_000;
 
@@ -163,9 +165,10 @@ interface HarnessOptions {
   readonly port?: number;
   readonly tls?: CertPair;
   readonly httpHeadersTimeoutMs?: number;
+  readonly log?: Logger;
 }
 
-async function startHarness(start: StartTransport, { port = 0, tls, httpHeadersTimeoutMs = HTTP_HEADERS_TIMEOUT_MS }: HarnessOptions = {}): Promise<Harness> {
+async function startHarness(start: StartTransport, { port = 0, tls, httpHeadersTimeoutMs = HTTP_HEADERS_TIMEOUT_MS, log = silentLog }: HarnessOptions = {}): Promise<Harness> {
   const upgrades: UpgradeRequest[] = [];
   const conns: Conn[] = [];
   const transport = await start({
@@ -627,6 +630,26 @@ describe.each([
     await echoes((await connected(h)).ws, 7);
   });
 
+  if (name === 'uws') {
+    test("warns once at start when the handshake timeout is shorter than the build's fixed HTTP timeout, naming both", async () => {
+      const lines: string[] = [];
+      const capture = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+      const { build } = uwsBuild as UwsLoadResult & { uws: UwsModule };
+      const fixed = uwsHttpTimeoutMs(build.version);
+      await startHarness(start, { httpHeadersTimeoutMs: fixed.earliest - 1000, log: capture });
+      await startHarness(start, { httpHeadersTimeoutMs: fixed.earliest, log: capture });
+      const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.level === 40);
+      expect(warnings).toEqual([
+        expect.objectContaining({
+          httpHeadersTimeoutMs: fixed.earliest - 1000,
+          uwsHttpTimeoutMs: fixed,
+          uws: `${build.packageName}@${build.version}`,
+          msg: `uWebSockets.js drops slow HTTP requests after its own fixed ${fixed.earliest / 1000}–${fixed.latest / 1000} s (this build), not after ${(fixed.earliest - 1000) / 1000} s (the handshake timeout); use the ws transport for a shorter limit`,
+        }),
+      ]);
+    });
+  }
+
   test('a missing or unreadable TLS file fails start-up with an error naming it', async () => {
     const missing = join(tlsDir, 'missing.pem');
     const garbage = join(tlsDir, 'garbage.pem');
@@ -690,7 +713,7 @@ describe.each([
     const secure = connectTls({ port: h.transport.port, host: '127.0.0.1', ca: pair.cert });
     secure.on('error', () => {});
     await event(secure, 'secureConnect');
-    // Both at once: on uWS each takes its fixed 8–12 s.
+    // Both at once: on uWS each takes its build's fixed timeout.
     const [silent, slowloris] = await Promise.all([
       msUntilDropped(await rawTcp(h.transport.port), '', false, bound),
       msUntilDropped(secure, 'GET /ws HTTP/1.1\r\nHost: x\r\n', true, bound),

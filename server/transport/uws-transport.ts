@@ -11,7 +11,7 @@
  *   gets 1006 'Received too big message'.
  * - The request object of a handler is stack-allocated: everything is read before returning.
  * - A peer's ping is answered with a pong by uWS itself before the `ping` handler (onPing) runs.
- * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock (UWS_HTTP_TIMEOUT_MS).
+ * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock of its build (uwsHttpTimeoutMs).
  */
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -94,15 +94,22 @@ const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 /**
  * uWS has no setting for an HTTP header timeout. uSockets gives each HTTP connection a fixed timeout
- * (HTTP_IDLE_TIMEOUT_S, 10 s) when it is accepted and again after each response, counted on a 4-s
- * timer wheel; incoming bytes do not re-arm it. So a peer that sends nothing, stops mid-headers,
- * trickles a header byte every 200 ms or trickles its TLS ClientHello is cut 8–12 s after it
- * connected, and an idle keep-alive connection 8–12 s after its last response. Measured on this
- * build (20.30.0-unofficial.0), plain and TLS alike: 9.4–12.0 s; 16.0 s for a request sent at +6 s.
- * A shorter deadline in JavaScript would need a hook at accept time: this build has none (no
- * App.filter), and uWS shows JavaScript nothing of a connection before its headers are complete.
+ * when it is accepted and again after each response, counted on a 4-s timer wheel; incoming bytes do
+ * not re-arm it. So a peer that sends nothing, stops mid-headers, trickles a header byte every 200 ms or
+ * trickles its TLS ClientHello is cut that long after it connected, and an idle keep-alive connection
+ * that long after its last response. The timeout differs by build; measured here, plain and TLS alike:
+ * - @trufflesuite 20.30.0-unofficial.0 (HTTP_IDLE_TIMEOUT_S 10): 9.4–12.0 s; 16.0 s for a request at +6 s.
+ * - @btc-vision 20.57.0: 32.0 s for every such peer; 36.0 s for a request at +6 s (docs/UWS-PROVENANCE.md).
+ * A shorter deadline in JavaScript would need a hook at accept time that can tell later whether the
+ * socket has sent a request: 20.30 has none, and 20.57's App.filter sees accepts and closes but hands
+ * over a response object that cannot be matched to the request (nor safely closed after an upgrade).
  */
-const UWS_HTTP_TIMEOUT_MS = { earliest: 8_000, latest: 12_000 } as const;
+export function uwsHttpTimeoutMs(version: string): { readonly earliest: number; readonly latest: number } {
+  if (/^20\.30\./.test(version)) return { earliest: 8_000, latest: 12_000 };
+  if (/^20\.57\./.test(version)) return { earliest: 28_000, latest: 36_000 };
+  // Not measured: the widest range seen so far.
+  return { earliest: 8_000, latest: 36_000 };
+}
 
 export const startUwsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
   const loaded = await loadUws();
@@ -110,10 +117,12 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   const uws = loaded.uws;
   const { handlers, log, maxBackpressureBytes } = options;
   checkHeadersTimeout(options.httpHeadersTimeoutMs);
-  if (options.httpHeadersTimeoutMs < UWS_HTTP_TIMEOUT_MS.earliest) {
+  const httpTimeoutMs = uwsHttpTimeoutMs(loaded.build.version);
+  if (options.httpHeadersTimeoutMs < httpTimeoutMs.earliest) {
+    const seconds = `${httpTimeoutMs.earliest / 1000}–${httpTimeoutMs.latest / 1000} s`;
     log.warn(
-      { httpHeadersTimeoutMs: options.httpHeadersTimeoutMs, uwsHttpTimeoutMs: UWS_HTTP_TIMEOUT_MS },
-      'uWebSockets.js drops slow HTTP requests after its own fixed 8–12 s, not after httpHeadersTimeoutMs; use the ws transport for a shorter limit',
+      { httpHeadersTimeoutMs: options.httpHeadersTimeoutMs, uwsHttpTimeoutMs: httpTimeoutMs, uws: `${loaded.build.packageName}@${loaded.build.version}` },
+      `uWebSockets.js drops slow HTTP requests after its own fixed ${seconds} (this build), not after ${options.httpHeadersTimeoutMs / 1000} s (the handshake timeout); use the ws transport for a shorter limit`,
     );
   }
   const app = options.tls === undefined ? uws.App() : await createSslApp(uws, options.tls);
