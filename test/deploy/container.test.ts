@@ -111,7 +111,7 @@ describeWithPodman('the image and docker-compose.yml with podman', () => {
     expect(Object.keys(config.ExposedPorts).sort()).toEqual([`${DEFAULTS.port}/tcp`, `${DEFAULTS.metricsPort}/tcp`]);
     // The machine's CA bundle is in the test's base image only: the project's own layers never touch it.
     const diff = await podman(['image', 'diff', IMAGE, BASE_IMAGE]);
-    expect(diff.stdout).toContain('/app/dist/server/cli.js');
+    expect(diff.stdout).toContain('/app/dist/server/setup/cli.js');
     expect(diff.stdout).not.toContain('promstream-test');
     // apt leaves neither package lists nor downloaded packages in the layers.
     const aptLeftovers = diff.stdout.split('\n').filter((l) => /^A \/var\/cache\/apt\/.*\.(deb|bin)$/.test(l) || /^A \/var\/lib\/apt\/lists\/(?!lock$|partial$)/.test(l));
