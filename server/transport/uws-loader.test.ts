@@ -178,6 +178,33 @@ describe('loadNativeUws', () => {
   });
 });
 
+describe('loadNativeUws: a uWebSockets.js in the directory promstream installs its alias into', () => {
+  /** One node_modules holding both names, as when promstream is the project (or the image's /app). */
+  function sharedTree(aliasName: string): string {
+    const dir = fakeProject('uWebSockets.js', '20.57.0', '', { [BINARY]: Buffer.from('garbage') });
+    writeFileSync(join(dir, 'node_modules', 'uWebSockets.js', 'package.json'), JSON.stringify({ name: aliasName, version: '20.57.0' }));
+    mkdirSync(join(dir, 'node_modules', '@btc-vision', 'uwebsockets.js'), { recursive: true });
+    writeFileSync(join(dir, 'node_modules', '@btc-vision', 'uwebsockets.js', 'package.json'), JSON.stringify({ name: '@btc-vision/uwebsockets.js', version: '20.57.0' }));
+    writeFileSync(join(dir, 'node_modules', '@btc-vision', 'uwebsockets.js', BINARY), 'garbage');
+    return dir;
+  }
+  const candidatesIn = (dir: string): UwsCandidate[] => [
+    candidate('project', 'uWebSockets.js', dir),
+    candidate('btc', '@btc-vision/uwebsockets.js', dir),
+    { label: 'own', specifier: 'uWebSockets.js', from: [dir], installs: '@trufflesuite/uws-js-unofficial' },
+  ];
+
+  it('is promstream\'s alias when it is the package promstream installs: tried last, as its own', () => {
+    const result = loadNativeUws({ candidates: candidatesIn(sharedTree('@trufflesuite/uws-js-unofficial')) });
+    expect(result.ok ? [] : result.failures.map((f) => f.candidate)).toEqual(['btc', 'own']);
+  });
+
+  it("is the user's when another package replaced the alias (the authors' build installed there): tried first, once", () => {
+    const result = loadNativeUws({ candidates: candidatesIn(sharedTree('uWebSockets.js')) });
+    expect(result.ok ? [] : result.failures.map((f) => f.candidate)).toEqual(['project', 'btc']);
+  });
+});
+
 describe('dlopenReason', () => {
   const binary = '/srv/app/node_modules/@btc-vision/uwebsockets.js/uws_linux_x64_137.node';
 

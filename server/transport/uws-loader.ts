@@ -31,6 +31,12 @@ export interface UwsCandidate {
   readonly specifier: string;
   /** Directories to resolve from, in order; the first one that finds the package is used. */
   readonly from: readonly string[];
+  /**
+   * The package promstream itself installs under this name (its npm alias). Found under another name,
+   * the package was replaced by the user (say, `npm install uNetworking/uWebSockets.js#v20.57.0` in the
+   * directory promstream is installed in), and counts as the project's own.
+   */
+  readonly installs?: string;
 }
 
 export interface UwsCandidateFailure {
@@ -86,7 +92,7 @@ export function defaultUwsCandidates(cwd: string = process.cwd()): UwsCandidate[
   return [
     { label: `uWebSockets.js of the project (${cwd})`, specifier: 'uWebSockets.js', from: [cwd] },
     { label: '@btc-vision/uwebsockets.js', specifier: '@btc-vision/uwebsockets.js', from: [ownDir, cwd] },
-    { label: "promstream's uWebSockets.js", specifier: 'uWebSockets.js', from: [ownDir] },
+    { label: "promstream's uWebSockets.js", specifier: 'uWebSockets.js', from: [ownDir], installs: '@trufflesuite/uws-js-unofficial' },
   ];
 }
 
@@ -95,15 +101,21 @@ export function loadNativeUws(options: UwsLoaderOptions = {}): UwsLoaderResult {
   const candidates = options.candidates ?? defaultUwsCandidates(options.cwd);
   const dirs = candidates.map(findPackageDir);
   const failures: UwsCandidateFailure[] = [];
+  const tried = new Set<string>();
   for (const [index, candidate] of candidates.entries()) {
     const packageDir = dirs[index];
     if (packageDir === undefined) {
       failures.push({ candidate: candidate.label, reason: 'not installed' });
       continue;
     }
+    if (tried.has(packageDir)) continue;
     // A package found by a later candidate too is tried once, as that one: the project usually
-    // resolves uWebSockets.js to promstream's own, which is then no package of the project's.
-    if (dirs.indexOf(packageDir, index + 1) !== -1) continue;
+    // resolves uWebSockets.js to promstream's own, which is then no package of the project's, unless
+    // the user put another package there.
+    const later = dirs.indexOf(packageDir, index + 1);
+    const installs = later === -1 ? undefined : candidates[later]!.installs;
+    if (later !== -1 && (installs === undefined || manifestName(packageDir) === installs)) continue;
+    tried.add(packageDir);
     const attempt = tryPackage(packageDir);
     if ('reason' in attempt) {
       failures.push({ candidate: candidate.label, reason: oneLine(attempt.reason) });
@@ -120,6 +132,16 @@ export function formatUwsFailures(failures: readonly UwsCandidateFailure[]): str
 }
 
 type Attempt = { module: NativeUwsModule; packageName: string; version: string; binaryPath: string } | { reason: string };
+
+function manifestName(packageDir: string): string | undefined {
+  try {
+    const manifest: unknown = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
+    const name = typeof manifest === 'object' && manifest !== null ? (manifest as Record<string, unknown>).name : undefined;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function tryPackage(packageDir: string): Attempt {
   let packageName: string;
