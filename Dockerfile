@@ -4,8 +4,9 @@
 #   docker run --rm -p 3000:3000 -p 127.0.0.1:9102:9102 promstream                      # demo whitelist
 #   docker run --rm -p 3000:3000 -v "$PWD/metrics:/config:ro" -e PROMSTREAM_CONFIG=/config promstream promstream serve
 # Debian (glibc), not Alpine: uWebSockets.js ships prebuilt binaries for glibc only (without them the
-# server falls back to ws, and says so in its log). Node 24 (the active LTS line) on Debian 13: the
-# uWebSockets.js 20.5x binaries need glibc 2.38 or newer, which bookworm (2.36) does not have.
+# server falls back to ws, and says so in one log line). Node 24 (the active LTS line) on Debian 13: the
+# binaries of @btc-vision/uwebsockets.js 20.57.0 (the build for Node 20-25, README "Dependencies") need
+# glibc 2.38 or newer, which bookworm (2.36) does not have. The start-up line names the build it loaded.
 ARG NODE_IMAGE=node:24-trixie-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -29,8 +30,9 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` (the build) has already run in the build stage, and no runtime dependency
-# needs an install script: uWebSockets.js (an optional dependency, npm alias) ships prebuilt binaries
+# needs an install script: the uWebSockets.js builds (optional dependencies) ship prebuilt binaries
 # and msgpackr's native extension is an optional prebuilt package with a pure-JS fallback.
+# --omit=optional instead would leave out every third-party native binary: the server then runs on ws.
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
 COPY bin ./bin
 COPY examples ./examples

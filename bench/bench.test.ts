@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
+import { itWithUws } from '../test/support/uws-availability.js';
 
 const RUN = fileURLToPath(new URL('../dist/bench/run.js', import.meta.url));
 
@@ -14,7 +15,7 @@ interface BenchJson {
 
 describe('npm run bench -- --quick', () => {
   // The smoke run keeps the bench working; it asserts completion and exact totals, never timings.
-  it('runs every scenario on a small scale and every exposed total equals what was sent', async () => {
+  itWithUws()('runs every scenario on a small scale and every exposed total equals what was sent', async () => {
     if (!existsSync(RUN)) throw new Error(`${RUN} is missing: npm test builds it (npm run build)`);
     const json = join(mkdtempSync(join(tmpdir(), 'promstream-bench-test-')), 'bench.json');
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../server/index.js';
 import { BROWSER_DIST_DIR, loadBrowserScript } from '../server/http/browser-script.js';
 import { renderSnippet } from '../server/http/browser-snippet.js';
-import { TRANSPORTS, startTestServer } from './support/server-harness.js';
+import { describeEachTransport, startTestServer } from './support/server-harness.js';
 import { REPO_ROOT, runCli } from './support/spawn-cli.js';
 
 /** The budget for the gzipped script, every collector in it. */
@@ -107,7 +107,7 @@ describe('the built browser script', () => {
   });
 });
 
-describe.each(TRANSPORTS)('the browser script served over %s', (transport) => {
+describeEachTransport('the browser script served over %s', (transport) => {
   let server: RunningServer | undefined;
   afterEach(async () => {
     await server?.close();

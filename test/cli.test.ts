@@ -13,6 +13,10 @@ import { CloseReasons, ServerMessageType,  SUBPROTOCOL, decodeServerFrame, encod
 import { SERVE_OPTIONS, envName } from '../server/setup/option-table.js';
 import { LOOPBACK_ARGS, REPO_ROOT, httpGet, killAllClis, runCli, spawnCli, startServe, type CliProcess, type LogRecord, type ServingCli } from './support/spawn-cli.js';
 import { waitFor } from './support/wait-for.js';
+import { itEachTransport } from './support/server-harness.js';
+import { expectedUwsBuild, uwsTests } from './support/uws-availability.js';
+
+const packageVersion = (name: string): string => (JSON.parse(readFileSync(path.join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 
 const VERSION = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const SEED_CONFIG = path.join(REPO_ROOT, 'test', 'fixtures', 'seed-config');
@@ -299,8 +303,10 @@ describe('promstream serve --demo', () => {
     expect(peer.welcome.limits.maxFrameBytes).toBe(16 * 1024);
     peer.ws.close();
 
-    const t = await startServe(['--flush-interval', '1500ms', '--transport', 'uws'], { env });
-    expect(t.listening.transport).toBe('uws');
+    // The flag beats PROMSTREAM_TRANSPORT=ws: uws where it loads; elsewhere auto, which says why it is on ws.
+    const t = await startServe(['--flush-interval', '1500ms', '--transport', uwsTests.run ? 'uws' : 'auto'], { env });
+    if (uwsTests.run) expect(t.listening.transport).toBe('uws');
+    else expect(t.proc.logs().filter((r) => r.msg?.startsWith('uWebSockets.js does not load here, using the ws transport'))).toHaveLength(1);
     const peer2 = await helloPeer(t.port);
     expect(peer2.welcome.flushIntervalMs).toBe(1500);
     expect(peer2.welcome.idleTimeoutMs).toBe(7000);
@@ -513,9 +519,22 @@ describe('promstream serve: shutdown when nobody reads its log (stdout)', () => 
 });
 
 describe('promstream serve --transport', () => {
-  it.each(['ws', 'uws'] as const)('--transport %s starts, says so in the listening line and welcomes a client', async (transport) => {
+  itEachTransport('--transport %s starts, says so (and which build) in the listening line and welcomes a client', async (transport) => {
     const s = await startServe(['--demo', '--transport', transport]);
     expect(s.listening).toMatchObject({ transport, port: s.port, metricsPort: s.metricsPort, pid: s.proc.pid });
+    const build = expectedUwsBuild();
+    if (transport === 'ws') expect(s.listening.transportLibrary).toEqual({ package: 'ws', version: packageVersion('ws') });
+    else {
+      expect(build, 'no installed uWS build runs here (see test/support/uws-availability.ts)').not.toBeNull();
+      // Node 20 on Debian 12: @trufflesuite 20.30, with @btc-vision's binary passed over for its glibc.
+      expect(s.listening.transportLibrary).toMatchObject({
+        package: build!.packageName,
+        version: build!.version,
+        binary: path.join(REPO_ROOT, 'node_modules', build!.dir, build!.dir === 'uWebSockets.js' ? 'binaries' : '', `uws_linux_x64_${process.versions.modules}.node`),
+      });
+    }
+    // Nothing about uWS on stderr, whatever the build (the packages' own loaders would print there).
+    expect(s.proc.stderr()).toBe('');
     expect(s.port).toBeGreaterThan(0);
     expect(s.metricsPort).toBeGreaterThan(0);
     const peer = await helloPeer(s.port);

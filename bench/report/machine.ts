@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { loadNativeUws } from '../../server/transport/uws-loader.js';
 
 export interface MachineInfo {
   readonly cpus: number;
@@ -67,6 +68,12 @@ function packageVersion(name: string): string | null {
   }
 }
 
+/** The uWS build the server under test loads (the same loader): package and version, or null. */
+function uwsBuild(): string | null {
+  const loaded = loadNativeUws();
+  return loaded.ok ? `${loaded.packageName} ${loaded.version}` : null;
+}
+
 export function machineInfo(cpus: CpuPlan): MachineInfo {
   const limits = openFileLimits();
   return {
@@ -75,7 +82,7 @@ export function machineInfo(cpus: CpuPlan): MachineInfo {
     memoryBytes: os.totalmem(),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
-    uwsVersion: packageVersion('uWebSockets.js'),
+    uwsVersion: uwsBuild(),
     wsVersion: packageVersion('ws') ?? 'unknown',
     openFiles: `${limits.soft} soft / ${limits.hard} hard (children raise theirs to the hard limit)`,
     pinning: cpus.server === undefined ? 'none (the scheduler places the server and the generators)' : `server on CPU ${cpus.server}, generators on CPU ${cpus.generators}`,

@@ -10,7 +10,7 @@ import { DemoStatsRoute } from '../http/demo-stats-route.js';
 import { publicRoutes } from '../http/public-routes.js';
 import { startMetricsServer } from '../scrape/metrics-server.js';
 import { oneLoopState } from './one-loop.js';
-import { selectTransport } from '../transport/select-transport.js';
+import { selectTransport, type TransportLibrary } from '../transport/select-transport.js';
 import type { TransportName } from '../transport/types.js';
 import { resolveOptions, type ServerOptions } from './options.js';
 import { VERSION } from '../package-root.js';
@@ -32,6 +32,8 @@ export interface RunningServer {
   /** Port of the private side (/metrics). */
   readonly metricsPort: number;
   readonly transport: TransportName;
+  /** The library under the transport: package, version and, for uWS, the binary loaded. */
+  readonly transportLibrary: TransportLibrary;
   /** Event loops serving clients: worker threads on the one port, or 1 (the calling thread). */
   readonly workers: number;
   /** Changes with every process: a client seeing another epoch knows the server restarted. */
@@ -74,7 +76,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const epoch = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   const selected = await selectTransport(o.transport, log);
   const workers = resolveWorkers(o, selected.name, log);
-  if (workers > 1) return startWorkers(o, options, { workers, transport: selected.name, maxConnections: limits.maxConnections, maxSockets, reserve, epoch, log });
+  if (workers > 1) return startWorkers(o, options, { workers, transport: selected.name, library: selected.library, maxConnections: limits.maxConnections, maxSockets, reserve, epoch, log });
   const whitelist = new LiveWhitelist(o.whitelist, o.maxSampleValue);
   const { block, slots, metrics } = oneLoopState(whitelist.current.catalog.sessionLabels, o.maxSessions, VERSION);
   const t0 = performance.now();
@@ -85,7 +87,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   const demoStats = o.demoStats ? new DemoStatsRoute({ connectedClients: metrics.connectedClients, renderSeries: () => whitelist.current.exposition.render() }) : null;
-  const { name, start } = selected;
+  const { name, start, library } = selected;
   const transport = await start({
     host: o.host, port: o.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
     handlers: handler, http: publicRoutes(log, demoStats, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs, maxSockets,
@@ -118,7 +120,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const catalog = whitelist.current.catalog;
   log.info({
-    transport: name, workers: 1, port: transport.port, metricsPort: metricsSide.port, epoch, metrics: catalog.entries.length,
+    transport: name, transportLibrary: library, workers: 1, port: transport.port, metricsPort: metricsSide.port, epoch, metrics: catalog.entries.length,
     series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
   }, 'promstream listening');
 
@@ -147,6 +149,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port: transport.port,
     metricsPort: metricsSide.port,
     transport: name,
+    transportLibrary: library,
     workers: 1,
     epoch,
     get connections() {
@@ -201,6 +204,7 @@ function catalogForReload(current: ServerCatalog, next: Whitelist, maxFrameBytes
 interface WorkersStart {
   readonly workers: number;
   readonly transport: TransportName;
+  readonly library: TransportLibrary;
   readonly maxConnections: number;
   readonly maxSockets: number;
   readonly reserve: number;
@@ -215,7 +219,7 @@ async function startWorkers(o: ResolvedServerOptions, raw: ServerOptions, w: Wor
   const descriptors = w.reserve === 0 ? null : new DescriptorGuard(w.reserve, { pause: () => host.broadcastAccepting('pause'), resume: () => host.broadcastAccepting('resume') }, log, () => host.metrics.descriptorsExhausted.inc());
   let catalog = new ServerCatalog(o.whitelist);
   log.info({
-    transport: w.transport, workers: w.workers, port: host.port, metricsPort: host.metricsPort, epoch: w.epoch, metrics: catalog.entries.length,
+    transport: w.transport, transportLibrary: w.library, workers: w.workers, port: host.port, metricsPort: host.metricsPort, epoch: w.epoch, metrics: catalog.entries.length,
     series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
   }, 'promstream listening');
   let stopping = false;
@@ -233,6 +237,7 @@ async function startWorkers(o: ResolvedServerOptions, raw: ServerOptions, w: Wor
     port: host.port,
     metricsPort: host.metricsPort,
     transport: w.transport,
+    transportLibrary: w.library,
     workers: w.workers,
     epoch: w.epoch,
     get connections() {

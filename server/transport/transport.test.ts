@@ -13,15 +13,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { ConnectionHandlers, HttpHandler, Peer, RunningTransport, StartTransport, TransportName, UpgradeRequest } from './types.js';
 import { startWsTransport } from './ws-transport.js';
-import { loadUws, startUwsTransport } from './uws-transport.js';
-import { selectTransport } from './select-transport.js';
+import { loadUws, startUwsTransport, uwsHttpTimeoutMs, type UwsLoadResult, type UwsModule } from './uws-transport.js';
+import { UWS_HINT, selectTransport } from './select-transport.js';
+import { uwsBinaryName } from './uws-loader.js';
+import { PromstreamError } from '../errors.js';
+import { runningInCi } from '../../test/support/prometheus.js';
+import { itWithUws } from '../../test/support/uws-availability.js';
 
-const uwsLoaded = (await loadUws()).uws !== null;
 const log = pino({ level: 'silent' });
+const silentLog = log;
 const MAX_PAYLOAD_BYTES = 16 * 1024;
 const MAX_BACKPRESSURE_BYTES = 256 * 1024;
 const DEADLINE_MS = 5_000;
@@ -29,13 +33,16 @@ const PROTOCOL = 'promstream.v1';
 /** The production default (the handshake timeout); the slowloris tests pass a short one. */
 const HTTP_HEADERS_TIMEOUT_MS = 10_000;
 const SHORT_HTTP_HEADERS_TIMEOUT_MS = 1_000;
-/** uWS cuts slow HTTP peers on its own fixed clock, 8–12 s after they connect (uws-transport.ts). */
-const UWS_FIXED_HTTP_TIMEOUT_MS = 12_000;
+const uwsBuild = await loadUws();
+const uwsLoaded = uwsBuild.uws !== null;
+/** uWS cuts slow HTTP peers on its own fixed clock, per build (uwsHttpTimeoutMs): 8–12 s on 20.30, 28–36 s on 20.57. */
+const UWS_FIXED_HTTP_TIMEOUT_MS = uwsBuild.uws === null ? 0 : uwsHttpTimeoutMs(uwsBuild.build.version).latest;
 /** Scheduling noise on a busy 2-core machine running two test files at once. */
 const DROP_SLACK_MS = 2_000;
 
 /** openssl makes the self-signed certificates of the TLS tests; without it they are skipped. */
 const opensslPresent = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+if (!opensslPresent && !runningInCi()) console.warn('SKIPPED: openssl not found; the TLS transport tests need it to make certificates (apt-get install openssl)');
 const tlsDir = mkdtempSync(join(tmpdir(), 'promstream-transport-'));
 afterAll(() => rmSync(tlsDir, { recursive: true, force: true }));
 
@@ -158,9 +165,10 @@ interface HarnessOptions {
   readonly port?: number;
   readonly tls?: CertPair;
   readonly httpHeadersTimeoutMs?: number;
+  readonly log?: Logger;
 }
 
-async function startHarness(start: StartTransport, { port = 0, tls, httpHeadersTimeoutMs = HTTP_HEADERS_TIMEOUT_MS }: HarnessOptions = {}): Promise<Harness> {
+async function startHarness(start: StartTransport, { port = 0, tls, httpHeadersTimeoutMs = HTTP_HEADERS_TIMEOUT_MS, log = silentLog }: HarnessOptions = {}): Promise<Harness> {
   const upgrades: UpgradeRequest[] = [];
   const conns: Conn[] = [];
   const transport = await start({
@@ -295,8 +303,9 @@ describe.each([
   ['uws', startUwsTransport],
   ['ws', startWsTransport],
 ] as const)('%s transport', (name, start) => {
-  const test = name === 'uws' && !uwsLoaded ? it.skip : it;
-  const tlsTest = opensslPresent ? test : it.skip;
+  const test = name === 'uws' ? itWithUws() : it;
+  // Loud without openssl, and failing under CI (selfSignedPair then throws).
+  const tlsTest = opensslPresent || runningInCi() ? test : it.skip;
 
   test('reports its name and the port it bound', async () => {
     const h = await startHarness(start);
@@ -621,6 +630,26 @@ describe.each([
     await echoes((await connected(h)).ws, 7);
   });
 
+  if (name === 'uws') {
+    test("warns once at start when the handshake timeout is shorter than the build's fixed HTTP timeout, naming both", async () => {
+      const lines: string[] = [];
+      const capture = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+      const { build } = uwsBuild as UwsLoadResult & { uws: UwsModule };
+      const fixed = uwsHttpTimeoutMs(build.version);
+      await startHarness(start, { httpHeadersTimeoutMs: fixed.earliest - 1000, log: capture });
+      await startHarness(start, { httpHeadersTimeoutMs: fixed.earliest, log: capture });
+      const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.level === 40);
+      expect(warnings).toEqual([
+        expect.objectContaining({
+          httpHeadersTimeoutMs: fixed.earliest - 1000,
+          uwsHttpTimeoutMs: fixed,
+          uws: `${build.packageName}@${build.version}`,
+          msg: `uWebSockets.js drops slow HTTP requests after its own fixed ${fixed.earliest / 1000}–${fixed.latest / 1000} s (this build), not after ${(fixed.earliest - 1000) / 1000} s (the handshake timeout); use the ws transport for a shorter limit`,
+        }),
+      ]);
+    });
+  }
+
   test('a missing or unreadable TLS file fails start-up with an error naming it', async () => {
     const missing = join(tlsDir, 'missing.pem');
     const garbage = join(tlsDir, 'garbage.pem');
@@ -684,7 +713,7 @@ describe.each([
     const secure = connectTls({ port: h.transport.port, host: '127.0.0.1', ca: pair.cert });
     secure.on('error', () => {});
     await event(secure, 'secureConnect');
-    // Both at once: on uWS each takes its fixed 8–12 s.
+    // Both at once: on uWS each takes its build's fixed timeout.
     const [silent, slowloris] = await Promise.all([
       msUntilDropped(await rawTcp(h.transport.port), '', false, bound),
       msUntilDropped(secure, 'GET /ws HTTP/1.1\r\nHost: x\r\n', true, bound),
@@ -703,5 +732,58 @@ describe('selectTransport', () => {
     expect((await selectTransport('auto', log)).name).toBe(expected);
     if (uwsLoaded) expect((await selectTransport('uws', log)).name).toBe('uws');
     else await expect(selectTransport('uws', log)).rejects.toThrow(/--transport uws/);
+  });
+
+  const failures = [
+    { candidate: '@btc-vision/uwebsockets.js', reason: '@btc-vision/uwebsockets.js@20.57.0: uws_linux_x64_137.node does not load: GLIBC_2.38 not found (this system has glibc 2.36)' },
+    { candidate: "promstream's uWebSockets.js", reason: '@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0 has no uws_linux_x64_137.node (linux-x64 ABIs 93, 108, 115; this Node.js is ABI 137)' },
+  ];
+  const noUws = (): Promise<UwsLoadResult> => Promise.resolve({ uws: null, failures, error: new Error('not used') });
+  const why =
+    `Node.js ${process.version} needs ${uwsBinaryName()}; @btc-vision/uwebsockets.js@20.57.0: uws_linux_x64_137.node does not load: GLIBC_2.38 not found (this system has glibc 2.36); ` +
+    "promstream's uWebSockets.js: @trufflesuite/uws-js-unofficial@20.30.0-unofficial.0 has no uws_linux_x64_137.node (linux-x64 ABIs 93, 108, 115; this Node.js is ABI 137)";
+
+  it('"auto" without a loadable uWS: ws, and one warning naming every build, why it failed and what to do; no error object, so no stack', async () => {
+    const lines: string[] = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const selected = await selectTransport('auto', capture, noUws);
+    expect(selected.name).toBe('ws');
+    expect(selected.library).toEqual({ package: 'ws', version: (JSON.parse(readFileSync('node_modules/ws/package.json', 'utf8')) as { version: string }).version });
+    expect(lines).toHaveLength(1);
+    const record = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(record).toMatchObject({ level: 40, uws: failures, binary: uwsBinaryName() });
+    expect(record.msg).toBe(`uWebSockets.js does not load here, using the ws transport: ${why}. To fix: ${UWS_HINT}; --transport ws silences this`);
+    expect(Object.keys(record).filter((k) => k === 'err' || k === 'stack')).toEqual([]);
+  });
+
+  it('"uws" without a loadable uWS: PROMSTREAM_TRANSPORT_UNAVAILABLE naming the reasons, nothing logged', async () => {
+    const lines: string[] = [];
+    const capture = pino({ level: 'trace' }, { write: (line: string) => lines.push(line) });
+    const failed = await selectTransport('uws', capture, noUws).then(() => null, (err: unknown) => err);
+    expect(failed).toBeInstanceOf(PromstreamError);
+    expect(failed).toMatchObject({
+      code: 'PROMSTREAM_TRANSPORT_UNAVAILABLE',
+      message: `--transport uws: no uWebSockets.js build loads here (${why}); ${UWS_HINT}; or use --transport ws or auto`,
+    });
+    expect(lines).toEqual([]);
+  });
+
+  it('a loaded uWS: its package, version and binary, and the builds passed over on the way', async () => {
+    // selectTransport only hands the module on (to startUwsTransport): any object stands in for it.
+    const fake = (): Promise<UwsLoadResult> =>
+      Promise.resolve({
+        uws: {} as UwsModule,
+        build: { packageName: '@trufflesuite/uws-js-unofficial', version: '20.30.0-unofficial.0', binaryPath: '/app/node_modules/uWebSockets.js/binaries/uws_linux_x64_115.node' },
+        passedOver: failures.slice(0, 1),
+        error: null,
+      });
+    const selected = await selectTransport('auto', log, fake);
+    expect(selected.name).toBe('uws');
+    expect(selected.library).toEqual({
+      package: '@trufflesuite/uws-js-unofficial',
+      version: '20.30.0-unofficial.0',
+      binary: '/app/node_modules/uWebSockets.js/binaries/uws_linux_x64_115.node',
+      passedOver: failures[0]!.reason,
+    });
   });
 });

@@ -3,10 +3,11 @@
  * out like node_modules. Every fake package's JavaScript entry point writes to stdout and stderr and
  * sets a global: none of that may happen, since the loader only ever opens the binary.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
+import { INSTALLED_UWS_BUILDS, expectedUwsBuild, glibcVersion } from '../../test/support/uws-availability.js';
 import { defaultUwsCandidates, dlopenReason, formatUwsFailures, loadNativeUws, uwsBinaryName, type UwsCandidate } from './uws-loader.js';
 
 const BINARY = uwsBinaryName();
@@ -61,26 +62,48 @@ afterEach(() => {
 });
 
 describe('loadNativeUws', () => {
-  it("loads promstream's uWebSockets.js when it has a binary for this Node.js, else says which ABIs it has", () => {
+  it('loads the first installed build that runs here (@btc-vision 20.57 on glibc >= 2.38, else @trufflesuite 20.30 on Node <= 20), else says why each did not', () => {
     const result = loadNativeUws();
-    // Today the alias is @trufflesuite/uws-js-unofficial (binaries/); the authors' layout has them in the root.
-    const aliasDir = join(process.cwd(), 'node_modules', 'uWebSockets.js');
-    const alias = JSON.parse(readFileSync(join(aliasDir, 'package.json'), 'utf8')) as { name: string; version: string };
-    const binary = [join(aliasDir, BINARY), join(aliasDir, 'binaries', BINARY)].find((p) => existsSync(p));
-    if (binary !== undefined) {
-      // On Debian 12 with @trufflesuite: Node 16/18/20 (ABIs 93, 108, 115).
-      expect(result).toMatchObject({ ok: true, packageName: alias.name, version: alias.version, binaryPath: binary });
+    const expected = expectedUwsBuild();
+    const glibc = glibcVersion();
+    const btc = INSTALLED_UWS_BUILDS[0]!;
+    const truffle = INSTALLED_UWS_BUILDS[1]!;
+    if (expected !== null) {
+      const binaryPath = join(process.cwd(), 'node_modules', expected.dir, expected === truffle ? 'binaries' : '', BINARY);
+      expect(result).toMatchObject({ ok: true, packageName: expected.packageName, version: expected.version, binaryPath });
       if (!result.ok) return;
       expect(typeof result.module.App).toBe('function');
-      expect(typeof result.module.us_listen_socket_close).toBe('function');
       // The project here is promstream itself: its uWebSockets.js is ours, tried once, as ours.
       expect(result.passedOver.map((f) => f.candidate)).not.toContain(defaultUwsCandidates()[0]?.label);
-    } else {
-      expect(result.ok).toBe(false);
-      if (result.ok) return;
-      const ours = result.failures.find((f) => f.candidate === "promstream's uWebSockets.js");
-      expect(ours?.reason).toMatch(new RegExp(`^${escape(`${alias.name}@${alias.version} has no ${BINARY} (`)}.*; this Node\\.js is ABI ${process.versions.modules}\\)$`));
+      // On Node 20 and glibc < 2.38 (Debian 12), @btc-vision's binary is passed over for its glibc.
+      if (expected === truffle) {
+        expect(result.passedOver).toEqual([
+          { candidate: '@btc-vision/uwebsockets.js', reason: `@btc-vision/uwebsockets.js@20.57.0: ${BINARY} does not load: GLIBC_2.38 not found (this system has glibc ${glibc!.join('.')})` },
+        ]);
+      } else {
+        expect(result.passedOver).toEqual([]);
+      }
+      return;
     }
+    // E.g. Node 24 on Debian 12: @btc-vision's binary needs a newer glibc, @trufflesuite has none for this ABI.
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const reasons = Object.fromEntries(result.failures.map((f) => [f.candidate, f.reason]));
+    const abi = process.versions.modules;
+    expect(reasons['@btc-vision/uwebsockets.js']).toBe(
+      btc.abis.includes(abi)
+        ? `@btc-vision/uwebsockets.js@20.57.0: ${BINARY} does not load: GLIBC_2.38 not found (this system has glibc ${glibc!.join('.')})`
+        : `@btc-vision/uwebsockets.js@20.57.0 has no ${BINARY} (linux-x64 ABIs 115, 127, 137, 141; this Node.js is ABI ${abi})`,
+    );
+    expect(reasons["promstream's uWebSockets.js"]).toBe(`@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0 has no ${BINARY} (linux-x64 ABIs 93, 108, 115; this Node.js is ABI ${abi})`);
+  });
+
+  it('tries @btc-vision/uwebsockets.js before the @trufflesuite alias, after a uWebSockets.js of the project', () => {
+    expect(defaultUwsCandidates('/srv/app').map((c) => [c.label, c.specifier])).toEqual([
+      ['uWebSockets.js of the project (/srv/app)', 'uWebSockets.js'],
+      ['@btc-vision/uwebsockets.js', '@btc-vision/uwebsockets.js'],
+      ["promstream's uWebSockets.js", 'uWebSockets.js'],
+    ]);
   });
 
   it('names a package without a binary for this platform and ABI, with the ABIs it has', () => {
@@ -155,6 +178,33 @@ describe('loadNativeUws', () => {
   });
 });
 
+describe('loadNativeUws: a uWebSockets.js in the directory promstream installs its alias into', () => {
+  /** One node_modules holding both names, as when promstream is the project (or the image's /app). */
+  function sharedTree(aliasName: string): string {
+    const dir = fakeProject('uWebSockets.js', '20.57.0', '', { [BINARY]: Buffer.from('garbage') });
+    writeFileSync(join(dir, 'node_modules', 'uWebSockets.js', 'package.json'), JSON.stringify({ name: aliasName, version: '20.57.0' }));
+    mkdirSync(join(dir, 'node_modules', '@btc-vision', 'uwebsockets.js'), { recursive: true });
+    writeFileSync(join(dir, 'node_modules', '@btc-vision', 'uwebsockets.js', 'package.json'), JSON.stringify({ name: '@btc-vision/uwebsockets.js', version: '20.57.0' }));
+    writeFileSync(join(dir, 'node_modules', '@btc-vision', 'uwebsockets.js', BINARY), 'garbage');
+    return dir;
+  }
+  const candidatesIn = (dir: string): UwsCandidate[] => [
+    candidate('project', 'uWebSockets.js', dir),
+    candidate('btc', '@btc-vision/uwebsockets.js', dir),
+    { label: 'own', specifier: 'uWebSockets.js', from: [dir], installs: '@trufflesuite/uws-js-unofficial' },
+  ];
+
+  it('is promstream\'s alias when it is the package promstream installs: tried last, as its own', () => {
+    const result = loadNativeUws({ candidates: candidatesIn(sharedTree('@trufflesuite/uws-js-unofficial')) });
+    expect(result.ok ? [] : result.failures.map((f) => f.candidate)).toEqual(['btc', 'own']);
+  });
+
+  it("is the user's when another package replaced the alias (the authors' build installed there): tried first, once", () => {
+    const result = loadNativeUws({ candidates: candidatesIn(sharedTree('uWebSockets.js')) });
+    expect(result.ok ? [] : result.failures.map((f) => f.candidate)).toEqual(['project', 'btc']);
+  });
+});
+
 describe('dlopenReason', () => {
   const binary = '/srv/app/node_modules/@btc-vision/uwebsockets.js/uws_linux_x64_137.node';
 
@@ -170,5 +220,16 @@ describe('dlopenReason', () => {
     expect(dlopenReason(`libfoo.so.1: cannot open shared object file: No such file or directory`, binary)).toBe(
       'libfoo.so.1: cannot open shared object file: No such file or directory',
     );
+  });
+});
+
+describe('formatUwsFailures', () => {
+  it('joins label and reason, and does not repeat a label the reason starts with', () => {
+    expect(
+      formatUwsFailures([
+        { candidate: 'uWebSockets.js of the project (/srv/app)', reason: 'not installed' },
+        { candidate: '@btc-vision/uwebsockets.js', reason: '@btc-vision/uwebsockets.js@20.57.0: uws_linux_x64_137.node does not load: GLIBC_2.38 not found' },
+      ]),
+    ).toBe('uWebSockets.js of the project (/srv/app): not installed; @btc-vision/uwebsockets.js@20.57.0: uws_linux_x64_137.node does not load: GLIBC_2.38 not found');
   });
 });

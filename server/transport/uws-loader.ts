@@ -7,13 +7,15 @@
  * points only require() that file, plus JavaScript helpers promstream does not use) and, when
  * nothing loads, one short reason per candidate for a single log line. This module prints nothing.
  *
- * Candidates, first match wins:
+ * Candidates, first match wins (README, "Dependencies", says why this order):
  *  1. `uWebSockets.js` as the user's project resolves it (from process.cwd()), when that is another
- *     package directory than promstream's own: e.g. the authors' GitHub build installed by the user.
- *  2. promstream's `uWebSockets.js` (the npm alias of @trufflesuite/uws-js-unofficial, binaries in
- *     binaries/).
- *  3. `@btc-vision/uwebsockets.js` (a re-publication of the authors' build, binaries in its root),
- *     from promstream's own dependencies or else from the project's.
+ *     package directory than promstream's own: e.g. the authors' GitHub build installed by the user
+ *     (`npm install uNetworking/uWebSockets.js#v20.57.0`).
+ *  2. `@btc-vision/uwebsockets.js` 20.57.0 (a re-publication of the authors' build on npm, binaries in
+ *     its root; Node 20/22/24/25, glibc >= 2.38), from promstream's own dependencies or else from the
+ *     project's. docs/UWS-PROVENANCE.md records what was checked about it.
+ *  3. promstream's `uWebSockets.js` (the npm alias of @trufflesuite/uws-js-unofficial 20.30, binaries
+ *     in binaries/; Node 16/18/20 only, older glibc).
  */
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
@@ -29,6 +31,12 @@ export interface UwsCandidate {
   readonly specifier: string;
   /** Directories to resolve from, in order; the first one that finds the package is used. */
   readonly from: readonly string[];
+  /**
+   * The package promstream itself installs under this name (its npm alias). Found under another name,
+   * the package was replaced by the user (say, `npm install uNetworking/uWebSockets.js#v20.57.0` in the
+   * directory promstream is installed in), and counts as the project's own.
+   */
+  readonly installs?: string;
 }
 
 export interface UwsCandidateFailure {
@@ -37,17 +45,21 @@ export interface UwsCandidateFailure {
   readonly reason: string;
 }
 
+/** Which build a loaded uWS is: what the start-up log names. */
+export interface UwsBuild {
+  /** The name in the package's package.json (an alias shows its real name). */
+  readonly packageName: string;
+  readonly version: string;
+  readonly binaryPath: string;
+}
+
 export type UwsLoaderResult =
-  | {
+  | (UwsBuild & {
       readonly ok: true;
       readonly module: NativeUwsModule;
-      /** The name in the package's package.json (an alias shows its real name). */
-      readonly packageName: string;
-      readonly version: string;
-      readonly binaryPath: string;
       /** Candidates tried before this one, with why they did not load. */
       readonly passedOver: readonly UwsCandidateFailure[];
-    }
+    })
   | { readonly ok: false; readonly failures: readonly UwsCandidateFailure[] };
 
 export interface UwsLoaderOptions {
@@ -79,8 +91,8 @@ export function defaultUwsCandidates(cwd: string = process.cwd()): UwsCandidate[
   const ownDir = realpathSync(OWN_DIR);
   return [
     { label: `uWebSockets.js of the project (${cwd})`, specifier: 'uWebSockets.js', from: [cwd] },
-    { label: "promstream's uWebSockets.js", specifier: 'uWebSockets.js', from: [ownDir] },
     { label: '@btc-vision/uwebsockets.js', specifier: '@btc-vision/uwebsockets.js', from: [ownDir, cwd] },
+    { label: "promstream's uWebSockets.js", specifier: 'uWebSockets.js', from: [ownDir], installs: '@trufflesuite/uws-js-unofficial' },
   ];
 }
 
@@ -89,15 +101,21 @@ export function loadNativeUws(options: UwsLoaderOptions = {}): UwsLoaderResult {
   const candidates = options.candidates ?? defaultUwsCandidates(options.cwd);
   const dirs = candidates.map(findPackageDir);
   const failures: UwsCandidateFailure[] = [];
+  const tried = new Set<string>();
   for (const [index, candidate] of candidates.entries()) {
     const packageDir = dirs[index];
     if (packageDir === undefined) {
       failures.push({ candidate: candidate.label, reason: 'not installed' });
       continue;
     }
+    if (tried.has(packageDir)) continue;
     // A package found by a later candidate too is tried once, as that one: the project usually
-    // resolves uWebSockets.js to promstream's own, which is then no package of the project's.
-    if (dirs.indexOf(packageDir, index + 1) !== -1) continue;
+    // resolves uWebSockets.js to promstream's own, which is then no package of the project's, unless
+    // the user put another package there.
+    const later = dirs.indexOf(packageDir, index + 1);
+    const installs = later === -1 ? undefined : candidates[later]!.installs;
+    if (later !== -1 && (installs === undefined || manifestName(packageDir) === installs)) continue;
+    tried.add(packageDir);
     const attempt = tryPackage(packageDir);
     if ('reason' in attempt) {
       failures.push({ candidate: candidate.label, reason: oneLine(attempt.reason) });
@@ -108,12 +126,22 @@ export function loadNativeUws(options: UwsLoaderOptions = {}): UwsLoaderResult {
   return { ok: false, failures };
 }
 
-/** `label: reason; label: reason`, for one log line. */
+/** `label: reason; label: reason`, for one log line; a reason that starts with its label stands alone. */
 export function formatUwsFailures(failures: readonly UwsCandidateFailure[]): string {
-  return failures.map((f) => `${f.candidate}: ${f.reason}`).join('; ');
+  return failures.map((f) => (f.reason.startsWith(f.candidate) ? f.reason : `${f.candidate}: ${f.reason}`)).join('; ');
 }
 
 type Attempt = { module: NativeUwsModule; packageName: string; version: string; binaryPath: string } | { reason: string };
+
+function manifestName(packageDir: string): string | undefined {
+  try {
+    const manifest: unknown = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
+    const name = typeof manifest === 'object' && manifest !== null ? (manifest as Record<string, unknown>).name : undefined;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function tryPackage(packageDir: string): Attempt {
   let packageName: string;
@@ -138,7 +166,7 @@ function tryPackage(packageDir: string): Attempt {
   } catch (err) {
     return { reason: `${id}: ${fileName} does not load: ${dlopenReason(errorText(err), binaryPath)}` };
   }
-  if (!looksLikeUws(loaded)) return { reason: `${id}: ${fileName} loaded but exports no uWS App()` };
+  if (!looksLikeUws(loaded)) return { reason: `${id}: ${fileName} loaded but is no uWS (App, us_listen_socket_close, us_socket_local_port, DISABLED)` };
   return { module: loaded, packageName, version, binaryPath };
 }
 
@@ -200,8 +228,16 @@ function glibcRuntime(): string | undefined {
   }
 }
 
+/** What the transport calls besides App(): a binary without them is no uWS it can run on. */
 function looksLikeUws(loaded: unknown): loaded is NativeUwsModule {
-  return typeof loaded === 'object' && loaded !== null && 'App' in loaded && typeof loaded.App === 'function';
+  if (typeof loaded !== 'object' || loaded === null) return false;
+  const fields = loaded as Record<string, unknown>;
+  return (
+    typeof fields.App === 'function' &&
+    typeof fields.us_listen_socket_close === 'function' &&
+    typeof fields.us_socket_local_port === 'function' &&
+    typeof fields.DISABLED === 'number'
+  );
 }
 
 function isFile(path: string): boolean {

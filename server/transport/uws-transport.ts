@@ -11,13 +11,12 @@
  *   gets 1006 'Received too big message'.
  * - The request object of a handler is stack-allocated: everything is read before returning.
  * - A peer's ping is answered with a pong by uWS itself before the `ping` handler (onPing) runs.
- * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock (UWS_HTTP_TIMEOUT_MS).
+ * - httpHeadersTimeoutMs cannot be set: uWS drops slow HTTP peers on a fixed clock of its build (uwsHttpTimeoutMs).
  * - uWS gives JavaScript no handle on an HTTP connection, and parses every pipelined request it has
  *   read, whether or not the peer reads the answers. What bounds a connection is uWS's refusal to
  *   parse a request behind an unfinished answer: answers with a body are streamed with tryEnd(), and
  *   answers without body bytes (HEAD, 304) end their connection (write()).
  */
-import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
 import type {
   TemplatedApp,
@@ -43,9 +42,12 @@ import type {
   UpgradeRequest,
 } from './types.js';
 import { readTlsFiles } from './tls-files.js';
+import { formatUwsFailures, loadNativeUws, type NativeUwsModule, type UwsBuild, type UwsCandidateFailure } from './uws-loader.js';
 
-export type UwsModule = typeof import('uWebSockets.js');
-export type UwsLoadResult = { readonly uws: UwsModule; readonly error: null } | { readonly uws: null; readonly error: Error };
+export type UwsModule = NativeUwsModule;
+export type UwsLoadResult =
+  | { readonly uws: UwsModule; readonly build: UwsBuild; readonly passedOver: readonly UwsCandidateFailure[]; readonly error: null }
+  | { readonly uws: null; readonly failures: readonly UwsCandidateFailure[]; readonly error: Error };
 
 /** WebSocket.send() results: written with nothing left queued; not queued because the backpressure limit is reached. */
 const SEND_SUCCESS = 1;
@@ -53,43 +55,22 @@ const SEND_DROPPED = 2;
 
 let loading: Promise<UwsLoadResult> | undefined;
 
-/** Loads the native module once; `uws: null` with the reason when this machine cannot run it. */
-export function loadUws(): Promise<UwsLoadResult> {
-  loading ??= Promise.resolve().then(loadNow);
-  return loading;
-}
-
-function loadNow(): UwsLoadResult {
-  try {
-    // An optional dependency, loaded lazily so that a missing or broken binary costs only this transport.
-    const required: unknown = createRequire(import.meta.url)('uWebSockets.js');
-    if (isNativeUws(required)) return { uws: required, error: null };
-    return {
-      uws: null,
-      error: new Error(
-        `uWebSockets.js has no working native binary for ${process.platform}-${process.arch} (Node ABI ${process.versions.modules}); ` +
-          'it loaded its pure-JavaScript fallback instead, which promstream does not use',
-      ),
-    };
-  } catch (err) {
-    return { uws: null, error: err instanceof Error ? err : new Error(String(err)) };
-  }
-}
-
 /**
- * The package (@trufflesuite/uws-js-unofficial under the uWebSockets.js name) swaps in a ws-based
- * imitation when its binary does not load, warning on stderr; that imitation lacks the compression
- * constants, and would only be a slower ws transport.
+ * Loads the native module once (uws-loader.ts: the first build that loads here, never a package's own
+ * entry point, which prints warnings or swaps in a JavaScript imitation); `uws: null` with one
+ * reason per candidate when none does. An optional dependency, loaded lazily so that a missing or
+ * broken binary costs only this transport.
  */
-function isNativeUws(loaded: unknown): loaded is UwsModule {
-  return (
-    typeof loaded === 'object' &&
-    loaded !== null &&
-    'App' in loaded &&
-    typeof loaded.App === 'function' &&
-    'DISABLED' in loaded &&
-    typeof loaded.DISABLED === 'number'
-  );
+export function loadUws(): Promise<UwsLoadResult> {
+  loading ??= Promise.resolve().then((): UwsLoadResult => {
+    const result = loadNativeUws();
+    if (result.ok) {
+      const { packageName, version, binaryPath } = result;
+      return { uws: result.module, build: { packageName, version, binaryPath }, passedOver: result.passedOver, error: null };
+    }
+    return { uws: null, failures: result.failures, error: new Error(formatUwsFailures(result.failures)) };
+  });
+  return loading;
 }
 
 interface UserData<S> {
@@ -117,15 +98,22 @@ const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
 
 /**
  * uWS has no setting for an HTTP header timeout. uSockets gives each HTTP connection a fixed timeout
- * (HTTP_IDLE_TIMEOUT_S, 10 s) when it is accepted and again after each response, counted on a 4-s
- * timer wheel; incoming bytes do not re-arm it. So a peer that sends nothing, stops mid-headers,
- * trickles a header byte every 200 ms or trickles its TLS ClientHello is cut 8–12 s after it
- * connected, and an idle keep-alive connection 8–12 s after its last response. Measured on this
- * build (20.30.0-unofficial.0), plain and TLS alike: 9.4–12.0 s; 16.0 s for a request sent at +6 s.
- * A shorter deadline in JavaScript would need a hook at accept time: this build has none (no
- * App.filter), and uWS shows JavaScript nothing of a connection before its headers are complete.
+ * when it is accepted and again after each response, counted on a 4-s timer wheel; incoming bytes do
+ * not re-arm it. So a peer that sends nothing, stops mid-headers, trickles a header byte every 200 ms or
+ * trickles its TLS ClientHello is cut that long after it connected, and an idle keep-alive connection
+ * that long after its last response. The timeout differs by build; measured here, plain and TLS alike:
+ * - @trufflesuite 20.30.0-unofficial.0 (HTTP_IDLE_TIMEOUT_S 10): 9.4–12.0 s; 16.0 s for a request at +6 s.
+ * - @btc-vision 20.57.0: 32.0 s for every such peer; 36.0 s for a request at +6 s (docs/UWS-PROVENANCE.md).
+ * A shorter deadline in JavaScript would need a hook at accept time that can tell later whether the
+ * socket has sent a request: 20.30 has none, and 20.57's App.filter sees accepts and closes but hands
+ * over a response object that cannot be matched to the request (nor safely closed after an upgrade).
  */
-const UWS_HTTP_TIMEOUT_MS = { earliest: 8_000, latest: 12_000 } as const;
+export function uwsHttpTimeoutMs(version: string): { readonly earliest: number; readonly latest: number } {
+  if (/^20\.30\./.test(version)) return { earliest: 8_000, latest: 12_000 };
+  if (/^20\.57\./.test(version)) return { earliest: 28_000, latest: 36_000 };
+  // Not measured: the widest range seen so far.
+  return { earliest: 8_000, latest: 36_000 };
+}
 
 export const startUwsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
   const loaded = await loadUws();
@@ -133,10 +121,12 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   const uws = loaded.uws;
   const { handlers, log, maxBackpressureBytes } = options;
   checkHeadersTimeout(options.httpHeadersTimeoutMs);
-  if (options.httpHeadersTimeoutMs < UWS_HTTP_TIMEOUT_MS.earliest) {
+  const httpTimeoutMs = uwsHttpTimeoutMs(loaded.build.version);
+  if (options.httpHeadersTimeoutMs < httpTimeoutMs.earliest) {
+    const seconds = `${httpTimeoutMs.earliest / 1000}–${httpTimeoutMs.latest / 1000} s`;
     log.warn(
-      { httpHeadersTimeoutMs: options.httpHeadersTimeoutMs, uwsHttpTimeoutMs: UWS_HTTP_TIMEOUT_MS },
-      'uWebSockets.js drops slow HTTP requests after its own fixed 8–12 s, not after httpHeadersTimeoutMs; use the ws transport for a shorter limit',
+      { httpHeadersTimeoutMs: options.httpHeadersTimeoutMs, uwsHttpTimeoutMs: httpTimeoutMs, uws: `${loaded.build.packageName}@${loaded.build.version}` },
+      `uWebSockets.js drops slow HTTP requests after its own fixed ${seconds} (this build), not after ${options.httpHeadersTimeoutMs / 1000} s (the handshake timeout); use the ws transport for a shorter limit`,
     );
   }
   const app = options.tls === undefined ? uws.App() : await createSslApp(uws, options.tls);

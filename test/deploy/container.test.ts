@@ -16,7 +16,6 @@
  * minutes on a cold cache and binds compose's fixed ports 3000, 9102 and 9090): `npm run test:container`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -26,13 +25,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../client/node.js';
 import type { ClientStatus, PromstreamClient } from '../../client/types.js';
 import { DEFAULTS } from '../../server/setup/option-table.js';
-import { describeRequiring } from '../support/prometheus.js';
 import { parseExposition } from '../support/scrape.js';
 import { REPO_ROOT } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
-import { describeRun, freePort, onPath, run, type RunResult } from './deploy-tools.js';
+import { describeRun, freePort, run, type RunResult } from './deploy-tools.js';
+import { describeWithPodman, podman, podmanEnv, prepareBaseImages, progressLog, streaming, tryPodman } from './podman-tools.js';
 
-const BASE_IMAGE_SCRIPT = path.join(REPO_ROOT, 'test/container/base-image.sh');
 const OVERRIDE = 'test/container/compose.override.yml';
 const IMAGE = 'localhost/promstream-test/promstream:test';
 /** What docker-compose.yml calls the aggregator's (and the load generator's) image. */
@@ -44,60 +42,7 @@ const PROJECT = 'promstreamct';
 /** The ports docker-compose.yml publishes (3000 and 9090 on every address, 9102 on 127.0.0.1). */
 const COMPOSE_PORTS = { public: DEFAULTS.port, metrics: DEFAULTS.metricsPort, prometheus: 9090 };
 
-const TOOLS = ['podman', 'buildah', 'runc', 'debootstrap', 'docker-compose', 'jq', 'iptables', 'npm'];
-const describeWithPodman = describeRequiring({
-  what: `root and ${TOOLS.join(', ')} (rootful podman)`,
-  available: () => process.getuid?.() === 0 && TOOLS.every((tool) => onPath(tool) !== null || existsSync(`/usr/sbin/${tool}`)),
-  installHint: 'apt-get install podman buildah runc debootstrap docker-compose jq iptables uidmap netavark aardvark-dns, and run as root (.ci/run does)',
-});
-
-const started = performance.now();
-/** Progress lines: the whole test takes minutes on a cold cache. */
-const progress = (message: string): void => console.log(`[container +${((performance.now() - started) / 1000).toFixed(1)}s] ${message}`);
-
-let containersConf = '';
-/** podman with the setup base-image.sh wrote; sbin on PATH for iptables, which netavark runs. */
-const podmanEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: `${process.env.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin`, CONTAINERS_CONF: containersConf });
-
-/** Runs a command and throws with its output unless it exits 0. */
-async function must(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
-  const result = await run(command, args, { cwd: REPO_ROOT, env: options.env ?? podmanEnv(), timeoutMs: options.timeoutMs ?? 60_000 });
-  if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} failed\n${describeRun(result)}`);
-  return result;
-}
-const podman = (args: readonly string[], timeoutMs = 60_000): Promise<RunResult> => must('podman', args, { timeoutMs });
-const tryPodman = (args: readonly string[], timeoutMs = 30_000): Promise<RunResult> => run('podman', args, { cwd: REPO_ROOT, env: podmanEnv(), timeoutMs });
-
-/**
- * Runs a command to its end (SIGKILL at the deadline), printing each line of its output that `show`
- * picks as a progress line while it runs; throws with the output's tail unless it exits 0.
- */
-function streaming(command: string, args: readonly string[], options: { env: NodeJS.ProcessEnv; timeoutMs: number; show: (line: string) => boolean }): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: REPO_ROOT, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const output = { stdout: '', stderr: '' };
-    for (const name of ['stdout', 'stderr'] as const) {
-      let partial = '';
-      child[name].setEncoding('utf8').on('data', (chunk: string) => {
-        output[name] += chunk;
-        const lines = (partial + chunk).split('\n');
-        partial = lines.pop()!;
-        for (const line of lines) if (options.show(line)) progress(`  ${line}`);
-      });
-    }
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const result = { code, signal, ...output };
-      if (code === 0) resolve(result);
-      else reject(new Error(`${command} ${args.join(' ')} failed (deadline ${options.timeoutMs} ms)\n${describeRun({ ...result, stdout: result.stdout.slice(-8000) })}`));
-    });
-  });
-}
+const progress = progressLog('container');
 
 /** The JSON lines of a container's output (pino's log, the load generator's report). */
 async function jsonLines(container: string): Promise<Record<string, unknown>[]> {
@@ -132,11 +77,7 @@ describeWithPodman('the image and docker-compose.yml with podman', () => {
   let transport = '';
 
   beforeAll(async () => {
-    progress(`test/container/base-image.sh (cache: ${process.env.PROMSTREAM_CACHE_DIR ?? '~/.cache/promstream'})`);
-    const base = await streaming('bash', [BASE_IMAGE_SCRIPT], { env: process.env, timeoutMs: 600_000, show: (line) => line.startsWith('[base-image') });
-    const conf = /^CONTAINERS_CONF=(.+)$/m.exec(base.stdout);
-    if (conf === null) throw new Error(`base-image.sh printed no CONTAINERS_CONF line\n${describeRun(base)}`);
-    containersConf = conf[1]!;
+    await prepareBaseImages(progress);
     // Leftovers of an interrupted run.
     await tryPodman(['rm', '--force', '--time', '0', CONTAINER]);
 
@@ -147,6 +88,7 @@ describeWithPodman('the image and docker-compose.yml with podman', () => {
       env: podmanEnv(),
       timeoutMs: 600_000,
       show: (line) => /^\[\d\/\d\] STEP \d+\/\d+: (FROM|RUN)/.test(line),
+      progress,
     });
     const cachedSteps = (build.stdout.match(/^--> Using cache /gm) ?? []).length;
     progress(`built in ${((performance.now() - t0) / 1000).toFixed(1)}s (${cachedSteps} steps from the layer cache)`);
@@ -169,7 +111,7 @@ describeWithPodman('the image and docker-compose.yml with podman', () => {
     expect(Object.keys(config.ExposedPorts).sort()).toEqual([`${DEFAULTS.port}/tcp`, `${DEFAULTS.metricsPort}/tcp`]);
     // The machine's CA bundle is in the test's base image only: the project's own layers never touch it.
     const diff = await podman(['image', 'diff', IMAGE, BASE_IMAGE]);
-    expect(diff.stdout).toContain('/app/dist/server/cli.js');
+    expect(diff.stdout).toContain('/app/dist/server/setup/cli.js');
     expect(diff.stdout).not.toContain('promstream-test');
     // apt leaves neither package lists nor downloaded packages in the layers.
     const aptLeftovers = diff.stdout.split('\n').filter((l) => /^A \/var\/cache\/apt\/.*\.(deb|bin)$/.test(l) || /^A \/var\/lib\/apt\/lists\/(?!lock$|partial$)/.test(l));
@@ -197,11 +139,18 @@ describeWithPodman('the image and docker-compose.yml with podman', () => {
       });
       expect(listening).toMatchObject({ port: DEFAULTS.port, metricsPort: DEFAULTS.metricsPort });
       transport = String(listening.transport);
-      const uwsWarning = (await jsonLines(CONTAINER)).find((l) => typeof l.msg === 'string' && l.msg.startsWith('uWebSockets.js does not load'));
-      progress(`transport in the container: ${transport}${uwsWarning === undefined ? '' : ` (${String(uwsWarning.msg)})`}`);
-      // TODO(uWebSockets.js for Node 24): once package.json has a uWebSockets.js package with a binary
-      // for Node 24 (ABI 137) on glibc 2.41, assert `expect(transport).toBe('uws')` here instead.
-      expect(['uws', 'ws']).toContain(transport);
+      progress(`transport in the container: ${transport} ${JSON.stringify(listening.transportLibrary)}`);
+      // Node 24 on Debian 13 (glibc 2.41): the native transport, from the pinned @btc-vision build.
+      expect(listening).toMatchObject({
+        transport: 'uws',
+        transportLibrary: { package: '@btc-vision/uwebsockets.js', version: '20.57.0', binary: '/app/node_modules/@btc-vision/uwebsockets.js/uws_linux_x64_137.node' },
+      });
+      expect((listening.transportLibrary as Record<string, unknown>).passedOver).toBeUndefined();
+      // Nothing says uWS failed to load, and nothing but promstream's JSON lines is in the output.
+      const logs = await podman(['logs', CONTAINER]);
+      expect(logs.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('{"level":'))).toEqual([]);
+      expect(logs.stderr).toBe('');
+      expect((await jsonLines(CONTAINER)).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('uWebSockets.js does not load'))).toEqual([]);
 
       const top = await podman(['top', CONTAINER, 'user', 'args']);
       const processes = top.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));

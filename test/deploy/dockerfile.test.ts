@@ -18,6 +18,7 @@ import { DEFAULTS } from '../../server/setup/options.js';
 import { describeRequiring } from '../support/prometheus.js';
 import { REPO_ROOT } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
+import { expectedUwsBuild, uwsTests } from '../support/uws-availability.js';
 import { describeRun, freePort, onPath, run } from './deploy-tools.js';
 import { envPairs, parseDockerfile, type Instruction, type Stage } from './dockerfile.js';
 import { copyBuildContext } from './dockerignore.js';
@@ -246,19 +247,26 @@ describeWithTini('the Dockerfile replayed in a clean directory: build, then run 
 
   it('ends with production dependencies only, uWebSockets.js included, and `promstream` on PATH', () => {
     const app = image.workdir;
-    for (const present of ['ws', 'prom-client', 'msgpackr', 'pino', 'uWebSockets.js']) expect(existsSync(path.join(app, 'node_modules', present)), present).toBe(true);
+    for (const present of ['ws', 'prom-client', 'msgpackr', 'pino', 'uWebSockets.js', '@btc-vision/uwebsockets.js']) expect(existsSync(path.join(app, 'node_modules', present)), present).toBe(true);
     for (const absent of ['typescript', 'vitest', 'esbuild', 'eslint', 'playwright-core']) expect(existsSync(path.join(app, 'node_modules', absent)), absent).toBe(false);
     expect(existsSync(path.join(app, 'dist/server/setup/cli.js'))).toBe(true);
     expect(statSync(path.join(app, 'bin/promstream.js')).mode & 0o111).not.toBe(0);
     expect(statSync(path.join(image.roots.at(-1)!, 'usr/local/bin/promstream')).isFile()).toBe(true);
   });
 
-  it('starts the CMD through tini as a non-root user, on uWebSockets.js', async () => {
+  it("starts the CMD through tini as a non-root user, on uWebSockets.js where this host's Node and glibc can load a build", async () => {
     const listening = await waitFor(() => logs().find((l) => l.msg === 'promstream listening') ?? (server!.exitCode !== null ? { exited: server!.exitCode } : undefined), {
       what: 'the promstream listening line',
       timeoutMs: 20_000,
     });
-    expect(listening, output()).toMatchObject({ port, metricsPort, transport: 'uws' });
+    // The replay runs this host's Node (the image's own, Node 24 on glibc 2.41, is test/deploy/container.test.ts's).
+    const build = expectedUwsBuild();
+    if (uwsTests.run) {
+      expect(listening, output()).toMatchObject({ port, metricsPort, transport: 'uws', transportLibrary: { package: build?.packageName, version: build?.version } });
+    } else {
+      console.warn(`NOTICE: the replayed image runs on ws here: ${uwsTests.skipReason ?? ''}`);
+      expect(listening, output()).toMatchObject({ port, metricsPort, transport: 'ws' });
+    }
     const status = await readFile(`/proc/${String(listening.pid)}/status`, 'utf8');
     const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
     expect(uid).not.toBe(0);

@@ -1,11 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { createClient, type PromstreamClient } from '../../client/node.js';
 import type { RunningServer } from '../../server/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS, startTestServer } from '../support/server-harness.js';
+import { describeEachTransport, startTestServer } from '../support/server-harness.js';
 import { waitFor } from '../support/wait-for.js';
 
-describe.each(TRANSPORTS)('aggregation end to end over %s', (transport) => {
+describeEachTransport('aggregation end to end over %s', (transport) => {
   let server: RunningServer;
   const clients: PromstreamClient[] = [];
   afterEach(async () => {

@@ -1,16 +1,16 @@
 import { Packr } from 'msgpackr';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createClient, type PromstreamClient } from '../../client/node.js';
 import { CloseReasons, encode, encodeDelta, encodeHello, type ServerCloseReason, type Welcome } from '../../protocol/index.js';
 import type { RunningServer } from '../../server/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS, rawClient, startTestServer, type RawClient } from '../support/server-harness.js';
+import { describeEachTransport, rawClient, startTestServer, type RawClient } from '../support/server-harness.js';
 import { waitFor } from '../support/wait-for.js';
 
 // Floats for NaN/Infinity must go over the wire as float64; msgpackr writes them so.
 const packFloat = new Packr({ useRecords: false });
 
-describe.each(TRANSPORTS)('bad input over %s: a close code for the offender, nothing disturbed', (transport) => {
+describeEachTransport('bad input over %s: a close code for the offender, nothing disturbed', (transport) => {
   let server: RunningServer;
   let honest: PromstreamClient;
 

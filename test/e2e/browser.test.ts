@@ -8,14 +8,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type {} from '../../client/promstream-global.js';
 import type { ClientStatus } from '../../client/types.js';
 import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http/browser-script.js';
 import { renderSnippet } from '../../server/http/browser-snippet.js';
 import { describeWithChromium, launchChromium, startPageServer, type PageServer } from '../support/chromium.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS } from '../support/server-harness.js';
+import { describeEachTransport, itEachTransport } from '../support/server-harness.js';
 import { REPO_ROOT, killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -127,7 +127,7 @@ describeWithChromium('the browser client in Chromium', () => {
   const startAggregator = (transport: string, extra: readonly string[] = []): Promise<ServingCli> =>
     startServe(['--config', whitelistFile, '--config', PAGE_METRICS_WHITELIST, '--allowed-origins', pages.origin, '--transport', transport, ...SERVER_ARGS, ...extra]);
 
-  describe.each(TRANSPORTS)('tabs on another origin, one aggregator over %s', (transport) => {
+  describeEachTransport('tabs on another origin, one aggregator over %s', (transport) => {
     let agg: ServingCli;
     beforeAll(async () => {
       agg = await startAggregator(transport);
@@ -331,7 +331,7 @@ describeWithChromium('the browser client in Chromium', () => {
     });
   });
 
-  it.each(TRANSPORTS)('the aggregator (%s) killed with SIGKILL and restarted on the same port: every tab reconnects by itself; later calls count', async (transport) => {
+  itEachTransport('the aggregator (%s) killed with SIGKILL and restarted on the same port: every tab reconnects by itself; later calls count', async (transport) => {
     const first = await startAggregator(transport);
     const ctx = await newContext();
     const apps = ['student', 'student', 'teacher'];

@@ -4,12 +4,12 @@
  */
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { SUBPROTOCOL, encodeHello } from '../../protocol/index.js';
 import type { Whitelist } from '../../server/config/types.js';
 import { startServer, type RunningServer } from '../../server/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS } from '../support/server-harness.js';
+import { describeEachTransport } from '../support/server-harness.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -26,7 +26,7 @@ const BIG_WHITELIST: Whitelist = {
   }],
 };
 
-describe.each(TRANSPORTS)('drain over %s', (transport) => {
+describeEachTransport('drain over %s', (transport) => {
   let server: RunningServer | undefined;
   afterEach(async () => {
     await server?.close();

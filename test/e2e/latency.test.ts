@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
 import type { RunningServer } from '../../server/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS, startTestServer } from '../support/server-harness.js';
+import { describeEachTransport, startTestServer } from '../support/server-harness.js';
 import { killAllClis, startServe } from '../support/spawn-cli.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
@@ -23,7 +23,7 @@ const codesOf = (statuses: readonly ClientStatus[]): number[] => statuses.flatMa
 const settled = (p: Promise<void>): Promise<string> => p.then(() => 'acknowledged', (err: { code?: string }) => err.code ?? String(err));
 const connectedOf = (statuses: readonly ClientStatus[]) => statuses.flatMap((s) => (s.type === 'connected' ? [s] : []));
 
-describe.each(TRANSPORTS)('a client on a slow path (%s)', (transport) => {
+describeEachTransport('a client on a slow path (%s)', (transport) => {
   let server: RunningServer | undefined;
   let proxy: TcpProxy | undefined;
   const clients: PromstreamClient[] = [];

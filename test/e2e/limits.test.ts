@@ -1,13 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { createClient, type PromstreamClient } from '../../client/node.js';
 import { CloseReasons, encodeDelta, encodeHello } from '../../protocol/index.js';
 import type { RunningServer } from '../../server/index.js';
 import type { Whitelist } from '../../server/config/types.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TEST_WHITELIST, TRANSPORTS, rawClient, startTestServer, type RawClient } from '../support/server-harness.js';
+import { TEST_WHITELIST, describeEachTransport, rawClient, startTestServer, type RawClient } from '../support/server-harness.js';
 import { waitFor } from '../support/wait-for.js';
 
-describe.each(TRANSPORTS)('limits over %s: each breach gets its close code and count, nobody else notices', (transport) => {
+describeEachTransport('limits over %s: each breach gets its close code and count, nobody else notices', (transport) => {
   let server: RunningServer | undefined;
   const clients: PromstreamClient[] = [];
   const raws: RawClient[] = [];
@@ -169,7 +169,7 @@ describe.each(TRANSPORTS)('limits over %s: each breach gets its close code and c
   });
 });
 
-describe.each(TRANSPORTS)('whitelist reload over %s', (transport) => {
+describeEachTransport('whitelist reload over %s', (transport) => {
   let server: RunningServer | undefined;
   const clients: PromstreamClient[] = [];
   afterEach(async () => {

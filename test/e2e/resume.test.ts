@@ -2,13 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
 import type { RunningServer } from '../../server/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS, startTestServer } from '../support/server-harness.js';
+import { describeEachTransport, startTestServer } from '../support/server-harness.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 
 const metric = async (server: RunningServer, series: string): Promise<number> => valueOf(await scrape(server.metricsPort), series);
 
-describe.each(TRANSPORTS)('persistent sessions over %s', (transport) => {
+describeEachTransport('persistent sessions over %s', (transport) => {
   let server: RunningServer | undefined;
   let proxy: TcpProxy | undefined;
   const clients: PromstreamClient[] = [];

@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ServerMessageType,  SUBPROTOCOL, decodeServerFrame, encodeDelta, encodeHello, parseServerMessage } from '../../protocol/index.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS, startTestServer } from '../support/server-harness.js';
+import { describeEachTransport, startTestServer } from '../support/server-harness.js';
 
 const openssl = ['/usr/bin/openssl', '/bin/openssl'].find((p) => existsSync(p));
 if (openssl === undefined) {
@@ -23,7 +23,7 @@ function selfSigned(): { certFile: string; keyFile: string; ca: Buffer } {
   return { certFile, keyFile, ca: readFileSync(certFile) };
 }
 
-describe.each(TRANSPORTS)('wss:// without a proxy over %s', (transport) => {
+describeEachTransport('wss:// without a proxy over %s', (transport) => {
   it.skipIf(openssl === undefined)('a client says hello, streams and is counted over TLS', async () => {
     const { certFile, keyFile, ca } = selfSigned();
     const server = await startTestServer(transport, { tls: { certFile, keyFile } });

@@ -1,11 +1,12 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { startTestServer } from '../support/server-harness.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
+import { itWithUws } from '../support/uws-availability.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -28,7 +29,7 @@ function rng(seed: number): () => number {
 }
 
 describe('soak: clients connecting, streaming, vanishing and resuming at random', () => {
-  it(`stays exact and returns its heap to baseline (${SOAK_MS} ms)`, { timeout: SOAK_MS + 120_000 }, async () => {
+  itWithUws()(`stays exact and returns its heap to baseline (${SOAK_MS} ms)`, { timeout: SOAK_MS + 120_000 }, async () => {
     const seed = Number(process.env['PROMSTREAM_SOAK_SEED'] ?? Date.now() % 100_000);
     console.log(`soak seed ${seed} (PROMSTREAM_SOAK_SEED=${seed} replays it)`);
     const random = rng(seed);

@@ -1,13 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { TEST_WHITELIST } from '../support/server-harness.js';
 import { killAllClis, startServe } from '../support/spawn-cli.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
+import { itWithUws } from '../support/uws-availability.js';
 
 const CLIENTS = 300;
 
@@ -24,7 +25,7 @@ function whitelistFile(): string {
 describe('storms against the real process (64 MB heap limit)', () => {
   afterAll(killAllClis);
 
-  it('reconnect storms, SIGKILL and restart: nobody crashes, resumed totals stay exact, clients come back by themselves', { timeout: 120_000 }, async () => {
+  itWithUws()('reconnect storms, SIGKILL and restart: nobody crashes, resumed totals stay exact, clients come back by themselves', { timeout: 120_000 }, async () => {
     const config = whitelistFile();
     const env = { NODE_OPTIONS: '--max-old-space-size=64' };
     const first = await startServe(['--config', config, '--transport', 'uws', '--log-level', 'info'], { env });

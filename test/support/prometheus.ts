@@ -22,7 +22,7 @@ export function prometheusAvailable(): boolean {
 }
 
 /** CI=false and CI=0 are how some setups say "not CI"; any other non-empty value means CI. */
-function runningInCi(): boolean {
+export function runningInCi(): boolean {
   const ci = process.env.CI;
   return ci !== undefined && ci !== '' && ci !== 'false' && ci !== '0';
 }

@@ -1,10 +1,33 @@
 import WebSocket from 'ws';
+import { describe, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/index.js';
 import type { ServerOptions } from '../../server/setup/options.js';
 import type { Whitelist } from '../../server/config/types.js';
 import { SUBPROTOCOL, decodeServerFrame, encodeHello, type Welcome, parseServerMessage } from '../../protocol/index.js';
 
+import { describeWithUws, itWithUws } from './uws-availability.js';
+
 export const TRANSPORTS = ['uws', 'ws'] as const;
+export type TestTransport = (typeof TRANSPORTS)[number];
+
+/**
+ * `describe.each(TRANSPORTS)`, with the uws suite skipped loudly where uws-availability.ts says uWS
+ * cannot run here (and failing under CI unless that is declared). `%s` in the name is the transport.
+ */
+export function describeEachTransport(name: string, body: (transport: TestTransport) => void): void {
+  for (const transport of TRANSPORTS) {
+    const define = transport === 'uws' ? describeWithUws() : describe;
+    define(name.replaceAll('%s', transport), () => body(transport));
+  }
+}
+
+/** `it.each(TRANSPORTS)` with the same rule as describeEachTransport. */
+export function itEachTransport(name: string, body: (transport: TestTransport) => Promise<void>, timeoutMs?: number): void {
+  for (const transport of TRANSPORTS) {
+    const define = transport === 'uws' ? itWithUws() : it;
+    define(name.replaceAll('%s', transport), () => body(transport), timeoutMs);
+  }
+}
 
 /** The whitelist the end-to-end tests use. */
 export const TEST_WHITELIST: Whitelist = {

@@ -72,10 +72,12 @@ export interface SpawnOptions {
    * pipe this helper reads; stdoutLines and logs() then stay empty.
    */
   readonly stdoutFd?: number;
+  /** The node binary to run it with (another Node.js line); the one running the tests by default. */
+  readonly node?: string;
 }
 
-export function spawnCli(args: readonly string[], { env = {}, cwd = REPO_ROOT, openFiles, stdoutFd }: SpawnOptions = {}): CliProcess {
-  const command = openFiles === undefined ? [process.execPath, BIN, ...args] : ['/bin/sh', '-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, BIN, ...args];
+export function spawnCli(args: readonly string[], { env = {}, cwd = REPO_ROOT, openFiles, stdoutFd, node = process.execPath }: SpawnOptions = {}): CliProcess {
+  const command = openFiles === undefined ? [node, BIN, ...args] : ['/bin/sh', '-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, node, BIN, ...args];
   const child = spawn(command[0]!, command.slice(1), { cwd, env: cleanEnv(env), stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not spawn ${BIN}`);
   const stdoutLines: string[] = [];
@@ -175,7 +177,7 @@ export function spawnCli(args: readonly string[], { env = {}, cwd = REPO_ROOT, o
 }
 
 /** Runs a command that is expected to end by itself and returns its exit code and whole output. */
-export async function runCli(args: readonly string[], options: { env?: Readonly<Record<string, string>>; cwd?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+export async function runCli(args: readonly string[], options: { env?: Readonly<Record<string, string>>; cwd?: string; timeoutMs?: number; node?: string } = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   const proc = spawnCli(args, options);
   const { code, signal } = await proc.waitForExit(options.timeoutMs);
   return { code, signal, stdout: proc.stdout(), stderr: proc.stderr() };
@@ -199,7 +201,7 @@ export interface ServingCli {
 export const LOOPBACK_ARGS: readonly string[] = ['--port', '0', '--metrics-port', '0', '--host', '127.0.0.1', '--metrics-host', '127.0.0.1'];
 
 /** `promstream serve ARGS` on free loopback ports; resolves once the 'promstream listening' line is out. */
-export async function startServe(args: readonly string[], options: Pick<SpawnOptions, 'env' | 'openFiles'> = {}): Promise<ServingCli> {
+export async function startServe(args: readonly string[], options: Pick<SpawnOptions, 'env' | 'openFiles' | 'node'> = {}): Promise<ServingCli> {
   const proc = spawnCli(['serve', ...LOOPBACK_ARGS, ...args], options);
   const listening = await proc.waitForLog((r) => r.msg === 'promstream listening', { what: "the 'promstream listening' log line" });
   const { port, metricsPort } = listening;
