@@ -29,6 +29,12 @@ export default tseslint.config(
   {
     files: ['server/core/**/*.ts', 'server/scrape/**/*.ts', 'server/http/**/*.ts', 'server/config/**/*.ts'],
     ignores: ['**/*.test.ts', '**/*.fixture.ts'],
-    rules: boundary('process setup sits on top: only its option table may be imported from below', ['**/setup/cli*', '**/setup/start-server*', '**/setup/options*']),
+    rules: boundary('process setup sits on top: only its option table may be imported from below', ['**/setup/cli*', '**/setup/start-server*', '**/setup/options*', '**/workers/**']),
+  },
+  // server/workers/ runs beside setup (startServer starts it): it may read the options, never the CLI or startServer.
+  {
+    files: ['server/workers/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: boundary('server/workers/ sits beside process setup: it imports the options, not the CLI or startServer', ['**/setup/cli*', '**/setup/start-server*']),
   },
 );

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { RejectReason } from '../../protocol/index.js';
 import { ServerCatalog } from './catalog.js';
 import type { MetricSpec, Whitelist } from '../config/types.js';
-import { SeriesStore, type GaugeParts } from './series-store.js';
+import { SeriesLayout, SeriesStore, type GaugeParts } from './series-store.js';
 
 const MAX = 1000;
 
@@ -389,5 +389,50 @@ describe('SeriesStore: property', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('the frame journal (a worker that dies in the middle of a frame)', () => {
+  const catalog = new ServerCatalog(whitelist);
+  const regionStore = (): SeriesStore => {
+    const layout = new SeriesLayout(catalog, 1024);
+    return new SeriesStore(catalog, MAX, { layout, buffer: new SharedArrayBuffer(layout.bytes) });
+  };
+  const SLOT = 7;
+
+  it('takes back a frame cut halfway when the slot does not say it was applied', () => {
+    const s = regionStore();
+    s.frameStart(SLOT, 1);
+    expect(s.apply([COUNTER, 0, 0, 5], new Map())).toBeNull();
+    s.frameDone();
+    const before = snapshot(s);
+    // frame 2 writes a counter, a histogram bucket and its sum, then the worker dies before frameDone
+    s.frameStart(SLOT, 2);
+    expect(s.apply([COUNTER, 0, 0, 3], new Map())).toBeNull();
+    expect(s.apply([COUNTER, 1, 1, 4], new Map())).toBeNull();
+    expect(s.apply([HIST, 1, 0.3, 0, 1, 0, 0], new Map())).toBeNull();
+    expect(snapshot(s)).not.toEqual(before);
+    expect(s.settleCutFrame((slot) => (slot === SLOT ? 1 : 99))).toBe('undone');
+    expect(snapshot(s)).toEqual(before);
+    // settled once: a second look finds nothing to do
+    expect(s.settleCutFrame(() => 1)).toBe('none');
+  });
+
+  it('keeps a frame whose seq reached the slot before the worker died (between setSeq and frameDone)', () => {
+    const s = regionStore();
+    s.frameStart(SLOT, 1);
+    expect(s.apply([COUNTER, 2, 1, 6], new Map())).toBeNull();
+    const applied = snapshot(s);
+    expect(s.settleCutFrame(() => 1)).toBe('kept');
+    expect(snapshot(s)).toEqual(applied);
+  });
+
+  it('has nothing to settle after a finished frame', () => {
+    const s = regionStore();
+    s.frameStart(SLOT, 1);
+    expect(s.apply([COUNTER, 0, 1, 2], new Map())).toBeNull();
+    s.frameDone();
+    expect(s.settleCutFrame(() => 0)).toBe('none');
+    expect(s.metrics[COUNTER]!.values[1]).toBe(2);
   });
 });

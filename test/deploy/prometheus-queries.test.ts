@@ -77,7 +77,13 @@ async function rangeSeries(prometheus: RunningPrometheus, expr: string): Promise
   return data.result.filter((s) => s.values.length > 0).length;
 }
 
-describeWithPrometheus('the dashboard and the alert rules against a real Prometheus scraping a real aggregator', () => {
+/** The same aggregator run two ways: one event loop (the demo), and two worker threads on one port. */
+const SETUPS = [
+  { name: 'one event loop (--demo)', args: ['--demo'], workers: 1 },
+  { name: '--workers 2', args: ['--config', 'examples', '--workers', '2'], workers: 2 },
+] as const;
+
+for (const setup of SETUPS) describeWithPrometheus(`the dashboard and the alert rules against a real Prometheus scraping a real aggregator, ${setup.name}`, () => {
   // Assigned in beforeAll; afterAll also runs when beforeAll failed half-way, hence its `?.`.
   let server!: ServingCli;
   let prometheus!: RunningPrometheus;
@@ -87,7 +93,8 @@ describeWithPrometheus('the dashboard and the alert rules against a real Prometh
   const others: { stop(): Promise<void> }[] = [];
 
   beforeAll(async () => {
-    server = await startServe(['--demo']);
+    server = await startServe(setup.args);
+    expect(server.listening['workers']).toBe(setup.workers);
     loadgen = spawn(
       process.execPath,
       // every whitelist of --demo, the browser collectors' included: both dashboards get data

@@ -11,12 +11,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { createClient } from '../../client/node.js';
 import { loadBrowserScript } from '../../server/http/browser-script.js';
 import { MAX_REQUESTS_IN_FLIGHT } from '../../server/transport/node-http-limits.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { TRANSPORTS } from '../support/server-harness.js';
+import { describeEachTransport } from '../support/server-harness.js';
 import { killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -214,7 +214,7 @@ async function serve(transport: string): Promise<ServingCli> {
   return startServe(['--demo', '--transport', transport, '--max-frames-per-second', '100000']);
 }
 
-describe.each(TRANSPORTS)('hostile HTTP over %s, against the real process', (transport) => {
+describeEachTransport('hostile HTTP over %s, against the real process', (transport) => {
   it('pipelined requests for the script that are never read: each offender is closed, memory stays bounded, a /ws client keeps every ack', async () => {
     const s = await serve(transport);
     const honest = honestClient(s.port);

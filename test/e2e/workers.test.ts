@@ -17,6 +17,7 @@ import { nodeSharesPorts } from '../../server/setup/workers-choice.js';
 import { httpGet, killAllClis, runCli, startServe, type LogRecord, type ServingCli } from '../support/spawn-cli.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { rawClient, TRANSPORTS, type RawClient } from '../support/server-harness.js';
+import { describeWithUws } from '../support/uws-availability.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -76,7 +77,8 @@ async function rawOn(s: ServingCli, want: number, resume: { sessionId: string; t
 
 for (const transport of TRANSPORTS) {
   const shares = transport === 'uws' || nodeSharesPorts();
-  describe.runIf(shares)(`--workers 2 over ${transport}`, () => {
+  const defineShared = !shares ? describe.skip : transport === 'uws' ? describeWithUws() : describe;
+  defineShared(`--workers 2 over ${transport}`, () => {
     const clients: PromstreamClient[] = [];
     const raws: RawClient[] = [];
     let proxy: TcpProxy | undefined;
