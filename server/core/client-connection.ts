@@ -17,6 +17,9 @@ export class ClientConnection {
   lastSeenMs: number;
   pingSentAtMs = 0;
   closingSinceMs = 0;
+  /** The ack this connection is owed, not sent yet (0: none; seqs start at 1), and its rate-limited samples. */
+  ackSeq = 0;
+  ackDropped = 0;
 
   constructor(
     readonly peer: Peer,

@@ -110,6 +110,61 @@ describe('ConnectionHandler: sequence and acks', () => {
   });
 });
 
+describe('ConnectionHandler: acks of frames that arrived together', () => {
+  /** A handler whose owed acks go out only when the test says (as setImmediate would, after the reads of a turn). */
+  const deferred = (options: Parameters<typeof handlerFixture>[0] = {}): { f: HandlerFixture; turn: () => void } => {
+    const queue: (() => void)[] = [];
+    const f = handlerFixture(options, (send) => queue.push(send));
+    return { f, turn: () => queue.splice(0).forEach((send) => send()) };
+  };
+
+  it('frames applied in one turn get one cumulative ack; a resend in the same turn adds nothing', () => {
+    const { f, turn } = deferred();
+    const { conn, peer, welcome } = welcomed(f);
+    const v = welcome.catalog.version;
+    for (const seq of [1, 2, 3]) f.handler.onMessage(conn, encodeDelta(seq, v, [[0, 0, seq]], new Map()), true);
+    f.handler.onMessage(conn, encodeDelta(2, v, [[0, 0, 2]], new Map()), true);
+    expect(messagesOf(peer).slice(1)).toEqual([]);
+    turn();
+    expect(messagesOf(peer).slice(1)).toEqual([{ type: ServerMessageType.ACK, lastAppliedSeq: 3, rateLimitedSamples: 0 }]);
+    expect(f.whitelist.current.store.metrics[0]!.values[0]).toBe(6);
+    f.handler.onMessage(conn, encodeDelta(4, v, [[0, 0, 1]], new Map()), true);
+    turn();
+    expect(messagesOf(peer).slice(2)).toEqual([{ type: ServerMessageType.ACK, lastAppliedSeq: 4, rateLimitedSamples: 0 }]);
+  });
+
+  it('the one ack says every sample the sample rate dropped in the frames it covers', () => {
+    const { f, turn } = deferred({ maxSamplesPerSecond: 1 }); // a bucket of 10 samples
+    const { conn, peer, welcome } = welcomed(f);
+    const frame = (seq: number): Uint8Array => encodeDelta(seq, welcome.catalog.version, Array.from({ length: 8 }, () => [0, 0, 1]), new Map());
+    f.handler.onMessage(conn, frame(1), true);
+    f.handler.onMessage(conn, frame(2), true);
+    turn();
+    expect(messagesOf(peer).slice(1)).toEqual([{ type: ServerMessageType.ACK, lastAppliedSeq: 2, rateLimitedSamples: 6 }]);
+  });
+
+  it('what was applied is acknowledged before a close that follows in the same turn', () => {
+    const { f, turn } = deferred();
+    const { conn, peer, welcome } = welcomed(f);
+    const v = welcome.catalog.version;
+    f.handler.onMessage(conn, encodeDelta(1, v, [[0, 0, 1]], new Map()), true);
+    f.handler.onMessage(conn, encodeDelta(3, v, [[0, 0, 1]], new Map()), true); // a gap: 1002
+    expect(messagesOf(peer).slice(1)).toEqual([{ type: ServerMessageType.ACK, lastAppliedSeq: 1, rateLimitedSamples: 0 }]);
+    expect(peer.closed).toEqual(closedWith(CloseReasons.sequenceGap));
+    turn();
+    expect(peer.sent).toHaveLength(2);
+  });
+
+  it('a connection gone before its turn is sent nothing', () => {
+    const { f, turn } = deferred();
+    const { conn, peer, welcome } = welcomed(f);
+    f.handler.onMessage(conn, encodeDelta(1, welcome.catalog.version, [[0, 0, 1]], new Map()), true);
+    f.gone(conn, 1006);
+    turn();
+    expect(peer.sent).toHaveLength(1); // the welcome
+  });
+});
+
 describe('ConnectionHandler: protocol versions', () => {
   it('speaks v1 to a client that offers only v1: three limits, two-element acks even when samples were dropped', () => {
     const f = handlerFixture({ maxSamplesPerSecond: 1 }); // a bucket of 10 samples

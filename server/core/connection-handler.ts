@@ -85,6 +85,11 @@ export interface HandlerDeps {
   readonly askRelease?: (owner: number, slot: number) => Promise<void>;
   /** Sessions expired by this handler's sweep; absent with workers, where the main thread expires them. */
   readonly onExpired?: (n: number) => void;
+  /**
+   * Runs the sending of the acks owed once the frames at hand are applied; setImmediate by default (after
+   * every read of this event-loop turn). Acks are cumulative: frames that arrived together get one.
+   */
+  readonly defer?: (send: () => void) => void;
 }
 
 /**
@@ -339,7 +344,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
 
   private delta(conn: ClientConnection, session: Session<ClientConnection>, delta: Delta, now: number): void {
     // Cumulative acks: a duplicate (a resend after a lost ack) is acknowledged again, never re-applied.
-    if (delta.seq <= session.lastAppliedSeq) return conn.peer.send(encodeAck(session.lastAppliedSeq));
+    if (delta.seq <= session.lastAppliedSeq) return this.owe(conn, session.lastAppliedSeq, 0);
     if (delta.seq !== session.lastAppliedSeq + 1) return this.closeWith(conn, CloseReasons.sequenceGap);
     const { store, catalog } = this.deps.whitelist.current;
     if (delta.catalogVersion !== catalog.wire.version) return this.closeWith(conn, CloseReasons.catalogChanged);
@@ -371,7 +376,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     // from the frame's arrival: decode, checks and apply (one clock read fewer per frame)
     metrics.frameApplied((this.deps.nowMs() - now) / 1000);
     // v2 tells the client what its sample rate cost it, so that flush() does not read as "all arrived".
-    conn.peer.send(rateLimited > 0 && conn.version >= 2 ? encodeAckWithDrops(delta.seq, rateLimited) : encodeAck(delta.seq));
+    this.owe(conn, delta.seq, rateLimited);
   }
 
   /** What the client says it dropped: known reasons only, capped per frame and per session over time. */
@@ -402,12 +407,45 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     m.close(reason.code);
   }
 
+  /** Connections owed an ack, sent together once the frames at hand are applied (flushAcks). */
+  private readonly acksDue: ClientConnection[] = [];
+  private acksScheduled = false;
+
+  /** `conn` is owed the ack of `seq` (cumulative: it covers what it still owed) and `dropped` rate-limited samples. */
+  private owe(conn: ClientConnection, seq: number, dropped: number): void {
+    if (conn.ackSeq === 0) this.acksDue.push(conn);
+    conn.ackSeq = seq;
+    conn.ackDropped += dropped;
+    if (this.acksScheduled) return;
+    this.acksScheduled = true;
+    (this.deps.defer ?? setImmediate)(this.flushAcks);
+  }
+
+  private readonly flushAcks = (): void => {
+    this.acksScheduled = false;
+    const due = this.acksDue;
+    for (let i = 0; i < due.length; i++) this.sendAck(due[i]!);
+    due.length = 0;
+  };
+
+  private sendAck(conn: ClientConnection): void {
+    const seq = conn.ackSeq;
+    if (seq === 0) return;
+    const dropped = conn.ackDropped;
+    conn.ackSeq = 0;
+    conn.ackDropped = 0;
+    if (conn.phase !== 'active') return;
+    conn.peer.send(dropped > 0 && conn.version >= 2 ? encodeAckWithDrops(seq, dropped) : encodeAck(seq));
+  }
+
   /**
    * The server ends a connection: counts it, takes it out of connected_clients, sends the close. The
    * socket stays counted (live, admission) until the transport reports it gone.
    */
   closeWith(conn: ClientConnection, reason: ServerCloseReason): void {
     if (conn.phase === 'closing' || conn.phase === 'closed') return;
+    // What was applied is acknowledged before the close, as it would have been without coalescing.
+    this.sendAck(conn);
     this.countServerClose(reason);
     this.detach(conn, reason === CloseReasons.goodbye);
     conn.phase = 'closing';

@@ -63,14 +63,18 @@ export interface HandlerFixture {
   metric(name: string, labels?: Readonly<Record<string, string>>): Promise<number>;
 }
 
-export function handlerFixture(options: Partial<ServerOptions> = {}): HandlerFixture {
+/**
+ * `defer`: how the handler's owed acks are sent; at once by default (each ack inside the call that
+ * applied its frame), or by a queue the test runs itself to see frames that arrived together.
+ */
+export function handlerFixture(options: Partial<ServerOptions> = {}, defer: (send: () => void) => void = (send) => send()): HandlerFixture {
   const o = resolveOptions({ whitelist: FIXTURE_WHITELIST, logger: pino({ level: 'silent' }), ...options });
   const whitelist = new LiveWhitelist(o.whitelist, o.maxSampleValue);
   const { block, slots, metrics } = oneLoopState(whitelist.current.catalog.sessionLabels, o.maxSessions, 'test');
   const clock = { now: 1_000 };
   const handler = new ConnectionHandler({
     whitelist, metrics: block, slots, worker: 0, options: o, epoch: 'E', log: o.logger, nowMs: () => clock.now,
-    onExpired: (n) => metrics.sessionsExpired.inc(n),
+    onExpired: (n) => metrics.sessionsExpired.inc(n), defer,
   });
   return {
     handler, metrics, whitelist, clock,

@@ -36,6 +36,8 @@ export const TRANSPORT_TEST_FILES = [
   'test/e2e/limits.test.ts',
   'test/e2e/resume.test.ts',
   'test/e2e/tls.test.ts',
+  'test/e2e/http-abuse.test.ts',
+  'test/e2e/workers.test.ts',
   'test/cli.test.ts',
   'test/browser-script.test.ts',
 ] as const;
