@@ -14,6 +14,13 @@ import { summarize, type Summary } from '../report/stats.js';
 
 /** Ingest connections for both worker counts: with 32, a 4-tuple hash leaves no worker without a share. */
 export const WORKERS_INGEST_CONNECTIONS = 32;
+/**
+ * Frames a connection may have unacknowledged: ~1 MiB, over a second of any connection's share at
+ * saturation, so the server never waits for the generator, and at the end of a window the server has
+ * at most a few seconds' backlog to work off before the totals are compared (without a cap, loopback's
+ * socket buffers let 32 connections queue millions of frames: a minute and more of backlog).
+ */
+export const WORKERS_INGEST_MAX_UNACKED = 16_384;
 
 export interface WorkersIngestFigures {
   readonly transport: 'uws' | 'ws';
@@ -58,7 +65,7 @@ export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngest
   }
   const { runs, quick, workers } = ctx.options;
   // A quick run's bound is reached within its short window (one event loop reads ~0.5 MB per connection per turn): it checks totals, not rates.
-  const window = { ...ingestWindow(quick), connections: WORKERS_INGEST_CONNECTIONS, perLoop: true };
+  const window = { ...ingestWindow(quick), connections: WORKERS_INGEST_CONNECTIONS, maxUnacked: WORKERS_INGEST_MAX_UNACKED, perLoop: true, scenario: 'ingest-workers' };
   const { measured, skipped } = plan(ctx);
   for (const s of skipped) ctx.progress.note(`ingest-workers, ${s.transport}: ${s.why}`);
   const results = new Map<string, { transport: 'uws' | 'ws'; workers: number; runs: IngestRun[] }>();
@@ -129,7 +136,7 @@ function reportIngestWorkers(ctx: BenchContext, r: WorkersIngestResult): void {
     columns: ['', 'frames/s (host)', 'server CPU', 'frames/s per core', 'connections per event loop', 'busiest server threads, CPU', 'generator CPU', `vs --workers 1`],
     rows,
     notes: [
-      `${fmtInt(WORKERS_INGEST_CONNECTIONS)} connections (the same for both), each one session streaming 7-sample delta frames back to back, as in the ingest table; medians of ${ctx.options.runs} run(s), min–max in brackets, 1 and ${workers} workers alternating within each run. The generator shares the machine's ${ctx.report.machine.cpus} CPUs with the server (${ctx.report.machine.pinning}).`,
+      `${fmtInt(WORKERS_INGEST_CONNECTIONS)} connections (the same for both), each one session streaming 7-sample delta frames back to back as in the ingest table, with at most ${fmtInt(WORKERS_INGEST_MAX_UNACKED)} frames unacknowledged per connection; medians of ${ctx.options.runs} run(s), min–max in brackets, 1 and ${workers} workers alternating within each run. The generator shares the machine's ${ctx.report.machine.cpus} CPUs with the server (${ctx.report.machine.pinning}).`,
       'Connections per event loop: established connections on the public port registered in each event loop\'s epoll set, read from /proc at the start of the window, one list per run; with workers the kernel spreads connections over the listeners by a hash of the address and port pair (SO_REUSEPORT), so the split is near even but not exact. Busiest threads: the server process\'s threads by CPU over the window (with workers: each worker, then the main thread that serves /metrics, or V8\'s GC helpers).',
       'Server CPU is the whole process in cores (100 % = one core). The ratio of frames/s (host) is the gain on this machine; frames/s per core shows what each core of the server does (it falls when threads contend for cores with each other and the generator).',
     ],

@@ -41,6 +41,10 @@ export interface IngestWindow {
   readonly connections?: number;
   /** Also read connections per event loop and CPU per thread (local servers). */
   readonly perLoop?: boolean;
+  /** Frames a connection may have unacknowledged (default: no cap but the socket's buffers). */
+  readonly maxUnacked?: number;
+  /** The scenario its correctness checks are filed under (default ingest). */
+  readonly scenario?: string;
 }
 
 export interface IngestFigures {
@@ -108,7 +112,7 @@ export async function ingestOnce(
   server: ServerUnderTest,
   mode: IngestMode,
   key: string,
-  { warmupMs, windowMs, maxFramesPerConnection, connections = INGEST_CONNECTIONS, perLoop = false }: IngestWindow,
+  { warmupMs, windowMs, maxFramesPerConnection, connections = INGEST_CONNECTIONS, perLoop = false, maxUnacked, scenario = 'ingest' }: IngestWindow,
 ): Promise<IngestRun> {
   const gen = ctx.generator(0);
   const before = ctx.isTarget ? (await scrape(server.metricsUrl!)).samples : new Map<string, number>();
@@ -117,7 +121,7 @@ export async function ingestOnce(
     host: server.host, port: server.port, path: server.path, connections, localAddresses: ctx.sourceAddresses(4), labels: ctx.labels,
   });
   try {
-    await gen.request('ingest-start', { maxFramesPerConnection });
+    await gen.request('ingest-start', { maxFramesPerConnection, ...(maxUnacked === undefined ? {} : { maxUnacked }) });
     await pause(warmupMs);
     const la = perLoop ? await server.loops() : null;
     const a = mode === 'sink' ? null : await server.counts();
@@ -148,13 +152,13 @@ export async function ingestOnce(
     const arrived = await pollUntil(async () => (await server.counts()).frames >= want, 60_000, 100);
     const got = (await server.counts()).frames;
     if (mode === 'decode-only') {
-      ctx.report.check('ingest', `${key}: frames decoded`, arrived && got === want ? [] : [`decoded ${got - framesBefore}, sent ${want - framesBefore}`], `${(want - framesBefore).toLocaleString('en-US')} frames`);
+      ctx.report.check(scenario, `${key}: frames decoded`, arrived && got === want ? [] : [`decoded ${got - framesBefore}, sent ${want - framesBefore}`], `${(want - framesBefore).toLocaleString('en-US')} frames`);
     } else {
       // A deployment's gauges also count its other sessions: there only counters and histograms are compared.
       const expected = ExpectedTotals.fromJSON(sent.expected).exposition(ctx.isTarget ? null : sent.connections);
       const problems = compareTotals(expected, (await scrape(server.metricsUrl!)).samples, before);
       if (sent.fullyAcked !== sent.connections) problems.push(`${sent.connections - sent.fullyAcked} connections missing their last ack`);
-      ctx.report.check('ingest', `${key}: totals`, problems, `${sent.framesSent.toLocaleString('en-US')} frames, ${expected.size} series`);
+      ctx.report.check(scenario, `${key}: totals`, problems, `${sent.framesSent.toLocaleString('en-US')} frames, ${expected.size} series`);
     }
     const framesPerS = (b!.frames - a!.frames) / seconds;
     return { framesPerS, framesPerCoreS: framesPerS / serverCpu, samplesPerS: (b!.samples - a!.samples) / seconds, serverCpu, generatorCpu, ...perLoopFigures };
