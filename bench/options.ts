@@ -41,12 +41,16 @@ Scenarios (default: all of them, a few minutes):
                protocol): memory per session,
                connect rate, server CPU while all flush every 1 s and every 10 s; uWS vs ws
   storm        every session cut at once: time until all resumed, peak CPU, exact totals
-  ingest-workers       ingest at saturation, promstream --workers 1 vs --workers N (default 2) on
-               the one port, the generator on the same cores: host frames/s, server CPU, how the
-               connections spread over the workers (SO_REUSEPORT); uWS, and ws on Node >= 22.12
-  connections-workers  the connections scenario with --workers N (uWS): CPU per lone frame and RSS
-               per idle session against --workers 1 (which it also runs unless connections does)
-  storm-workers        the storm with --workers N (uWS): time until all back, attempts, accept-queue
+  ingest-workers
+               ingest at saturation, promstream --workers 1 vs --workers N (default 2) on the one
+               port (SO_REUSEPORT), the generator on the same cores: host frames/s, server CPU,
+               connections per worker; uWS, and ws where Node shares ports (>= 22.12; on older
+               Node the row names the command that runs it under Node 24)
+  connections-workers
+               the connections scenario with --workers N (first --transport): CPU per lone frame
+               and RSS per idle session against --workers 1 (run too unless connections runs)
+  storm-workers
+               the storm with --workers N: time until all back, attempts, accept-queue
                overflows, exact totals
 
 Options:
