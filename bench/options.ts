@@ -1,6 +1,7 @@
 /** The bench's command line: `npm run bench -- [options]`. */
+import { availableParallelism } from 'node:os';
 
-export const SCENARIOS = ['ingest', 'baseline', 'scrape', 'connections', 'storm'] as const;
+export const SCENARIOS = ['ingest', 'ingest-workers', 'baseline', 'scrape', 'connections', 'connections-workers', 'storm', 'storm-workers'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -19,13 +20,16 @@ export interface BenchOptions {
   readonly out: string | null;
   readonly json: string | null;
   readonly pin: boolean;
+  /** Worker threads for the *-workers scenarios (the other scenarios run one event loop). */
+  readonly workers: number;
   readonly help: boolean;
 }
 
 export const HELP = `npm run bench -- [options]
 
 Runs promstream's load scenarios, prints a table per scenario and writes bench/RESULTS.md.
-The server runs alone in its own process (one event loop: one core); traffic stays on 127.0.0.0/8.
+The server runs alone in its own process, with one event loop (--workers 1) except in the *-workers
+scenarios, which compare --workers N with --workers 1 in the same run; traffic stays on 127.0.0.0/8.
 
 Scenarios (default: all of them, a few minutes):
   ingest       frames/s and samples/s at saturation (raw prebuilt frames), uWS and ws, each
@@ -37,9 +41,21 @@ Scenarios (default: all of them, a few minutes):
                protocol): memory per session,
                connect rate, server CPU while all flush every 1 s and every 10 s; uWS vs ws
   storm        every session cut at once: time until all resumed, peak CPU, exact totals
+  ingest-workers
+               ingest at saturation, promstream --workers 1 vs --workers N (default 2) on the one
+               port (SO_REUSEPORT), the generator on the same cores: host frames/s, server CPU,
+               connections per worker; uWS, and ws where Node shares ports (>= 22.12; on older
+               Node the row names the command that runs it under Node 24)
+  connections-workers
+               the connections scenario with --workers N (first --transport): CPU per lone frame
+               and RSS per idle session against --workers 1 (run too unless connections runs)
+  storm-workers
+               the storm with --workers N: time until all back, attempts, accept-queue
+               overflows, exact totals
 
 Options:
-  --scenario NAME        run only this scenario (repeatable, or a comma list)
+  --scenario NAME        run only this scenario (repeatable, or a comma list; --scenarios too)
+  --workers N|auto       worker threads in the *-workers scenarios (default 2; auto: one per CPU)
   --clients N            sessions for connections/storm (default: the open-file limit minus a margin)
   --runs N               repetitions per measurement, medians reported (default 3; --quick 1)
   --transport T          uws, ws or both (default both; the storm uses the first)
@@ -71,6 +87,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   let out: string | null | undefined;
   let json: string | null = null;
   let pin = false;
+  let workers = 2;
   let help = false;
 
   for (let i = 0; i < argv.length; i++) {
@@ -90,6 +107,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     };
     switch (flag) {
       case '--scenario':
+      case '--scenarios':
         for (const s of value().split(',')) {
           if (!(SCENARIOS as readonly string[]).includes(s)) throw new BenchUsageError(`unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`);
           scenarios.push(s as Scenario);
@@ -117,6 +135,15 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       case '--out': out = value(); break;
       case '--json': json = value(); break;
       case '--pin': pin = true; break;
+      case '--workers': {
+        const v = eq > 0 ? arg.slice(eq + 1) : argv[i + 1];
+        if (v === 'auto') {
+          if (eq < 0) i++;
+          workers = availableParallelism();
+          if (workers < 2) throw new BenchUsageError('--workers auto: this machine has one CPU; give a number ≥ 2');
+        } else workers = count(2);
+        break;
+      }
       case '--help': case '-h': help = true; break;
       default:
         throw new BenchUsageError(`unknown option ${arg} (see --help)`);
@@ -130,6 +157,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     clients, quick, runs: runs ?? (quick ? 1 : 3), transports, target, metrics, labels,
     // A quick run is a smoke test: it leaves the committed report alone unless told otherwise.
     out: out === undefined ? (quick || target !== null ? null : 'bench/RESULTS.md') : out,
-    json, pin, help,
+    json, pin, workers, help,
   };
 }

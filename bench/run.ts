@@ -11,6 +11,7 @@ import { Report } from './report/report.js';
 import { baselineSteps, runBaseline } from './scenarios/baseline.js';
 import { connectionsSteps, runConnections } from './scenarios/connections.js';
 import { ingestSteps, runIngest } from './scenarios/ingest.js';
+import { ingestWorkersSteps, runIngestWorkers } from './scenarios/ingest-workers.js';
 import { scrapeSteps, runScrape } from './scenarios/scrape.js';
 import { judgeTargets } from './report/targets.js';
 
@@ -36,17 +37,20 @@ async function main(argv: readonly string[]): Promise<number> {
 
   const progress = new Progress();
   const run = new BenchContext(options, progress, report, cpus);
+  const sessions = { connections: has('connections'), storm: has('storm'), connectionsWorkers: has('connections-workers'), stormWorkers: has('storm-workers') };
+  const anySessions = Object.values(sessions).some(Boolean);
   progress.totalSteps =
-    (has('ingest') ? ingestSteps(run) : 0) + (has('baseline') ? baselineSteps(run) : 0) + (has('scrape') ? scrapeSteps(run) : 0) +
-    (has('connections') || has('storm') ? connectionsSteps(run, has('connections'), has('storm')) : 0);
-  progress.note(`promstream bench: ${options.scenarios.join(', ')}${options.quick ? ' (quick)' : ''}; ${machine.cpus} CPUs, ${machine.node}, ${machine.pinning}`);
+    (has('ingest') ? ingestSteps(run) : 0) + (has('ingest-workers') ? ingestWorkersSteps(run) : 0) + (has('baseline') ? baselineSteps(run) : 0) +
+    (has('scrape') ? scrapeSteps(run) : 0) + (anySessions ? connectionsSteps(run, sessions) : 0);
+  progress.note(`promstream bench: ${options.scenarios.join(', ')}${options.quick ? ' (quick)' : ''}${options.scenarios.some((s) => s.endsWith('-workers')) ? `, --workers ${options.workers} vs 1` : ''}; ${machine.cpus} CPUs, ${machine.node}, ${machine.pinning}`);
 
   try {
     const ingest = has('ingest') ? await runIngest(run) : null;
+    const ingestWorkers = has('ingest-workers') ? await runIngestWorkers(run) : null;
     const baseline = has('baseline') ? await runBaseline(run, ingest) : null;
     const scrape = has('scrape') ? await runScrape(run) : null;
-    const connections = has('connections') || has('storm') ? await runConnections(run, has('connections'), has('storm')) : null;
-    if (!options.quick && options.target === null) judgeTargets(report, { ingest, baseline, scrape, connections });
+    const connections = anySessions ? await runConnections(run, sessions) : null;
+    if (!options.quick && options.target === null) judgeTargets(report, { ingest, ingestWorkers, baseline, scrape, connections }, options);
   } finally {
     await run.close();
   }

@@ -57,6 +57,8 @@ class Connection {
   readonly sentAtMs = new Float64Array(RTT_SLOTS);
   rtts: number[] | null = null;
   onWelcome: (() => void) | null = null;
+  /** Saturation with a cap on unacknowledged frames: writes again once acks made room. */
+  onAck: (() => void) | null = null;
 
   constructor(readonly socket: Socket) {}
 
@@ -66,6 +68,7 @@ class Connection {
       if (b[start] === 0x92 && b[start + 1] === ServerMessageType.ACK) {
         this.lastAck = readUint(b, start + 2);
         if (this.rtts !== null) this.rtts.push(performance.now() - this.sentAtMs[this.lastAck % RTT_SLOTS]!);
+        this.onAck?.();
       }
     } else if (opcode === 2) {
       const m = parseServerMessage(decodeServerFrame(b.subarray(start, end)));
@@ -147,9 +150,12 @@ export class RawIngest {
 
   /**
    * Saturation: each connection writes chunk after chunk while the kernel takes them, up to
-   * `maxFramesPerConnection`. Paced (`everyMs`): one frame per connection per tick, timing its ack.
+   * `maxFramesPerConnection`, and with `maxUnacked` while fewer frames than that wait for their ack (with
+   * many connections, loopback's socket buffers would otherwise hold millions of frames that the server
+   * works through long after the window). Paced (`everyMs`): one frame per connection per tick, timing its ack.
    */
-  start({ maxFramesPerConnection, everyMs }: { maxFramesPerConnection: number; everyMs?: number | undefined }): void {
+  start({ maxFramesPerConnection, everyMs, maxUnacked }: { maxFramesPerConnection: number; everyMs?: number | undefined; maxUnacked?: number | null | undefined }): void {
+    const cap = typeof maxUnacked === 'number' && maxUnacked > 0 ? maxUnacked : Infinity;
     this.running = true;
     this.startedAt = performance.now();
     this.cpuAtStart = cpuSeconds();
@@ -172,9 +178,22 @@ export class RawIngest {
       const pump = (): void => {
         // Every chunk starts at a multiple of FRAMES_PER_CHUNK, so variant = (seq - 1) % VARIANTS holds.
         while (this.running && c.closedWith === null && c.nextSeq + FRAMES_PER_CHUNK - 1 <= maxFramesPerConnection) {
+          if (c.nextSeq - 1 - c.lastAck + FRAMES_PER_CHUNK > cap) {
+            waiting = true;
+            return;
+          }
           if (!write(c, this.chunk(c, 0, FRAMES_PER_CHUNK))) return;
         }
       };
+      let waiting = false;
+      if (Number.isFinite(cap)) {
+        c.onAck = () => {
+          if (waiting && c.nextSeq - 1 - c.lastAck + FRAMES_PER_CHUNK <= cap) {
+            waiting = false;
+            pump();
+          }
+        };
+      }
       c.socket.on('drain', pump);
       pump();
     }

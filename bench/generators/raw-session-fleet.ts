@@ -60,6 +60,8 @@ class RawSession {
   hasGauge = false;
   attempt = 0;
   stopped = false;
+  /** Since the last cut: connection attempts, time waited in backoff, time until welcomed again. */
+  sinceCut: { attempts: number; backoffMs: number; backMs: number | null } | null = null;
   private closeCode = 1006;
   private welcomeTimer: NodeJS.Timeout | null = null;
 
@@ -74,6 +76,7 @@ class RawSession {
     const f = this.fleet.target;
     const path = this.resume === null ? f.path : `${f.path}?${SESSION_QUERY_PARAM}=${encodeURIComponent(this.resume.sessionId)}`;
     this.fleet.attempts++;
+    if (this.sinceCut !== null) this.sinceCut.attempts++;
     rawUpgrade({ host: f.host, port: f.port, path, localAddress: this.localAddress, timeoutMs: WELCOME_TIMEOUT_MS }).then(
       ({ socket, rest }) => this.opened(socket, rest),
       (err: Error) => {
@@ -142,6 +145,7 @@ class RawSession {
     this.catalogVersion = w.catalog.version;
     this.nextSeq = w.lastAppliedSeq + 1;
     this.attempt = 0;
+    if (this.sinceCut !== null && this.sinceCut.backMs === null) this.sinceCut.backMs = performance.now() - this.fleet.cutAtMs;
     this.fleet.sessionWelcomed();
     this.send();
   }
@@ -174,6 +178,7 @@ class RawSession {
     if (policy === 'new-session') this.resume = null;
     let delayMs = policy === 'new-session' ? 0 : backoffDelayMs(this.attempt++, DEFAULT_BACKOFF);
     if (code === CloseCode.TRY_AGAIN_LATER) delayMs = Math.max(delayMs, DEFAULT_BACKOFF.capMs / 10);
+    if (this.sinceCut !== null) this.sinceCut.backoffMs += delayMs;
     setTimeout(() => this.connect(), delayMs);
   }
 
@@ -194,10 +199,25 @@ class RawSession {
   }
 }
 
+/** What a cut found: totals, and per session (same order) its time back, attempts and backoff waited. */
+export interface FleetCutResult {
+  readonly elapsedMs: number;
+  readonly back: number;
+  readonly resumed: number;
+  readonly attempts: number;
+  readonly closes: Record<string, number>;
+  /** ms from the cut until welcomed again (NaN: not back). */
+  readonly backMs: readonly number[];
+  readonly attemptsEach: readonly number[];
+  /** ms the session's reconnect policy made it wait between attempts. */
+  readonly backoffMsEach: readonly number[];
+}
+
 export class RawSessionFleet {
   target!: FleetOpen;
   flushing = false;
   attempts = 0;
+  cutAtMs = 0;
   private sessions: RawSession[] = [];
   private batches: PlannedSample[][] = [];
   /** Per variant: its delta with a uint32 placeholder for the sequence number, for patching. */
@@ -288,18 +308,25 @@ export class RawSessionFleet {
   }
 
   /** Cuts every socket at once and waits until every session is welcomed again. */
-  async cut(timeoutMs: number): Promise<{ elapsedMs: number; back: number; resumed: number; attempts: number; closes: Record<string, number> }> {
+  async cut(timeoutMs: number): Promise<FleetCutResult> {
     this.closes.clear();
     const attempts0 = this.attempts;
     const started = performance.now();
+    this.cutAtMs = started;
+    for (const s of this.sessions) s.sinceCut = { attempts: 0, backoffMs: 0, backMs: null };
     for (const s of this.sessions) s.cut();
     await this.until(() => this.sessions.every((s) => s.welcomed), timeoutMs).catch(() => {});
+    const each = this.sessions.map((s) => s.sinceCut!);
+    for (const s of this.sessions) s.sinceCut = null;
     return {
       elapsedMs: performance.now() - started,
       back: this.connectedCount(),
       resumed: this.sessions.filter((s) => s.welcomed && s.resumedLast).length,
       attempts: this.attempts - attempts0,
       closes: Object.fromEntries(this.closes),
+      backMs: each.map((e) => e.backMs ?? NaN),
+      attemptsEach: each.map((e) => e.attempts),
+      backoffMsEach: each.map((e) => e.backoffMs),
     };
   }
 

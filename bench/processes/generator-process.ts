@@ -21,7 +21,7 @@ serveParent({
     return ingest.open(body<RawIngestOpen>(req));
   },
   'ingest-start'(req) {
-    ingest!.start(body<{ maxFramesPerConnection: number; everyMs?: number }>(req));
+    ingest!.start(body<{ maxFramesPerConnection: number; everyMs?: number; maxUnacked?: number }>(req));
   },
   'ingest-stop'(req) {
     return ingest!.stop(body<{ awaitAcks: boolean; timeoutMs?: number }>(req));

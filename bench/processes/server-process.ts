@@ -5,8 +5,12 @@
  * - `decode-only`: the same transport with a handler that only decodes (the ingest ceiling);
  * - `express`: the old HTTP/JSON design (the baseline);
  * - `sink`: a TCP server that answers the upgrade and discards every byte (the generator's own ceiling).
- * and then probes it: CPU, memory (after a forced GC when asked), event-loop delay.
+ * and then probes it: CPU, memory (after a forced GC when asked), event-loop delay, and per event loop
+ * (workers): the public connections each one polls and the CPU of each thread.
  */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import workerThreads from 'node:worker_threads';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import pino from 'pino';
@@ -18,6 +22,7 @@ import type { TransportChoice } from '../../server/setup/options.js';
 import { cpuSeconds, serveParent, type IpcRequest } from './child-process.js';
 import { DecodeOnlyHandler } from './decode-only-handler.js';
 import { startExpressBaseline } from './express-baseline.js';
+import type { WorkerGcDone } from './worker-shim.js';
 
 export type ServerMode = 'promstream' | 'decode-only' | 'express' | 'sink';
 
@@ -33,13 +38,28 @@ export interface Started {
   readonly port: number;
   readonly metricsPort: number | null;
   readonly transport: string;
+  /** Event loops serving clients (promstream --workers; 1 otherwise). */
+  readonly workers: number;
+}
+
+/** Per event loop of the server process, read from /proc (Linux; empty elsewhere). */
+export interface LoopsProbe {
+  /**
+   * Established TCP connections on the public port registered in each epoll instance, i.e. polled
+   * by each event loop (one per worker thread; the main thread's too), largest first; zeros left out.
+   */
+  readonly connections: readonly number[];
+  /** CPU seconds of every thread of the process, by thread id. */
+  readonly threadCpuSeconds: Readonly<Record<string, number>>;
+  readonly atMs: number;
 }
 
 export interface Probe {
   readonly cpuSeconds: number;
   readonly rssBytes: number;
+  /** V8 heap used: the main thread's now, plus each worker thread's as of the last forced GC. */
   readonly heapUsedBytes: number;
-  /** V8 heap reserved (used or not): RSS minus this is memory outside the JS heap (uWS, buffers, malloc). */
+  /** V8 heap reserved (used or not; workers' as above): RSS minus this is memory outside the JS heaps (uWS, buffers, malloc). */
   readonly heapTotalBytes: number;
   /** Frames and samples counted by the decode-only handler, POSTs by the baseline, bytes by the sink. */
   readonly frames: number;
@@ -48,10 +68,117 @@ export interface Probe {
 }
 
 let close: () => Promise<void> = async () => {};
+let publicPort = 0;
 let counts = (): { frames: number; samples: number } => ({ frames: 0, samples: 0 });
 let eld: IntervalHistogram | null = null;
 
 const silent = pino({ level: 'silent' });
+
+/**
+ * promstream's worker threads run under worker-shim.js (which runs the server's worker-main and answers
+ * the bench's GC request): node:worker_threads' Worker is wrapped before the server starts one. The
+ * server code is the same; only a forced GC and a heap reading reach into its threads.
+ */
+const OriginalWorker = workerThreads.Worker;
+const promstreamWorkers = new Set<InstanceType<typeof OriginalWorker>>();
+class BenchWorker extends OriginalWorker {
+  constructor(filename: string | URL, options: workerThreads.WorkerOptions = {}) {
+    const href = filename instanceof URL ? filename.href : String(filename);
+    const ours = href.endsWith('/workers/worker-main.js');
+    super(ours ? new URL('./worker-shim.js', import.meta.url) : filename, ours ? { ...options, argv: [...(options.argv ?? []), href] } : options);
+    if (ours) {
+      promstreamWorkers.add(this);
+      this.once('exit', () => promstreamWorkers.delete(this));
+    }
+  }
+}
+(workerThreads as { Worker: unknown }).Worker = BenchWorker;
+syncBuiltinESMExports();
+/** The workers' V8 heaps as of the last forced GC (they are not read on every probe). */
+let workersHeap = { usedBytes: 0, totalBytes: 0 };
+
+async function gcWorkers(): Promise<void> {
+  const replies = await Promise.all([...promstreamWorkers].map((w) => new Promise<WorkerGcDone | null>((resolve) => {
+    const timer = setTimeout(() => done(null), 10_000);
+    const onExit = (): void => done(null);
+    const onMessage = (m: { t?: unknown }): void => {
+      if (m?.t === 'bench-gc-done') done(m as WorkerGcDone);
+    };
+    const done = (r: WorkerGcDone | null): void => {
+      clearTimeout(timer);
+      w.off('message', onMessage);
+      w.off('exit', onExit);
+      resolve(r);
+    };
+    w.on('message', onMessage);
+    w.once('exit', onExit);
+    w.postMessage({ t: 'bench-gc' });
+  })));
+  if (replies.some((r) => r === null)) throw new Error('a worker thread did not answer the GC request');
+  workersHeap = { usedBytes: replies.reduce((s, r) => s + r!.heapUsedBytes, 0), totalBytes: replies.reduce((s, r) => s + r!.heapTotalBytes, 0) };
+}
+
+/** Inodes of the established TCP connections whose local port is `port`. */
+function establishedOn(port: number): Set<string> {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const file of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+      if (f.length > 9 && f[3] === '01' && f[1]!.endsWith(`:${hexPort}`)) inodes.add(f[9]!);
+    }
+  }
+  return inodes;
+}
+
+function loops(): LoopsProbe {
+  const atMs = performance.now();
+  const connections: number[] = [];
+  const threadCpuSeconds: Record<string, number> = {};
+  if (process.platform !== 'linux') return { connections, threadCpuSeconds, atMs };
+  const inodes = establishedOn(publicPort);
+  const link = (fd: string): string | null => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return null;
+    }
+  };
+  for (const fd of readdirSync('/proc/self/fd')) {
+    if (link(fd) !== 'anon_inode:[eventpoll]') continue;
+    let info: string;
+    try {
+      info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    let n = 0;
+    for (const m of info.matchAll(/tfd:\s*(\d+)/g)) {
+      const inode = /^socket:\[(\d+)\]$/.exec(link(m[1]!) ?? '')?.[1];
+      if (inode !== undefined && inodes.has(inode)) n++;
+    }
+    if (n > 0) connections.push(n);
+  }
+  connections.sort((a, b) => b - a);
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // fields after "(comm)": state is field 3, utime 14, stime 15 (clock ticks of 1/100 s)
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threadCpuSeconds[tid] = (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return { connections, threadCpuSeconds, atMs };
+}
 
 function welcomeFor(whitelist: Whitelist): Uint8Array {
   const catalog = new ServerCatalog(whitelist);
@@ -66,10 +193,12 @@ async function start(req: StartRequest): Promise<Started> {
   const whitelist = await loadWhitelist([req.configPath]);
   switch (req.mode) {
     case 'promstream': {
-      const options = { whitelist, host: '127.0.0.1', port: 0, metricsHost: '127.0.0.1', metricsPort: 0, transport: req.transport, ...req.serverOptions } as ServerOptions;
+      // One event loop unless asked: the server's own default (--workers auto) would use every CPU.
+      const options = { whitelist, host: '127.0.0.1', port: 0, metricsHost: '127.0.0.1', metricsPort: 0, transport: req.transport, workers: 1, ...req.serverOptions } as ServerOptions;
       const server = await startServer(options);
       close = () => server.close();
-      return { port: server.port, metricsPort: server.metricsPort, transport: server.transport };
+      publicPort = server.port;
+      return { port: server.port, metricsPort: server.metricsPort, transport: server.transport, workers: server.workers };
     }
     case 'decode-only': {
       const handler = new DecodeOnlyHandler(welcomeFor(whitelist));
@@ -82,19 +211,22 @@ async function start(req: StartRequest): Promise<Started> {
       const transport = await startTransport(transportOptions);
       counts = () => ({ frames: handler.frames, samples: handler.samples });
       close = () => transport.close();
-      return { port: transport.port, metricsPort: null, transport: name };
+      publicPort = transport.port;
+      return { port: transport.port, metricsPort: null, transport: name, workers: 1 };
     }
     case 'express': {
       const baseline = await startExpressBaseline(whitelist);
       counts = () => ({ frames: baseline.batches(), samples: 0 });
       close = () => baseline.close();
-      return { port: baseline.port, metricsPort: baseline.port, transport: 'http' };
+      publicPort = baseline.port;
+      return { port: baseline.port, metricsPort: baseline.port, transport: 'http', workers: 1 };
     }
     case 'sink': {
       const sink = await startSink(welcomeFor(whitelist));
       counts = () => ({ frames: 0, samples: sink.bytes() });
       close = () => new Promise((resolve) => sink.server.close(() => resolve()));
-      return { port: (sink.server.address() as AddressInfo).port, metricsPort: null, transport: 'tcp' };
+      publicPort = (sink.server.address() as AddressInfo).port;
+      return { port: publicPort, metricsPort: null, transport: 'tcp', workers: 1 };
     }
   }
 }
@@ -123,8 +255,12 @@ serveParent({
   start: (req: IpcRequest) => start(req as unknown as StartRequest),
   probe: (): Probe => {
     const m = process.memoryUsage();
-    return { cpuSeconds: cpuSeconds(), rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, ...counts(), atMs: performance.now() };
+    return {
+      cpuSeconds: cpuSeconds(), rssBytes: m.rss, heapUsedBytes: m.heapUsed + workersHeap.usedBytes, heapTotalBytes: m.heapTotal + workersHeap.totalBytes,
+      ...counts(), atMs: performance.now(),
+    };
   },
+  loops: () => loops(),
   gc: async () => {
     // Two passes with a turn of the loop between them: the first may leave work for finalizers.
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -132,6 +268,7 @@ serveParent({
     gc();
     await new Promise((r) => setTimeout(r, 50));
     gc();
+    await gcWorkers();
   },
   'eld-start': () => {
     eld?.disable();

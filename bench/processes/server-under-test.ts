@@ -4,7 +4,7 @@
  */
 import { spawnBenchChild, type BenchChild } from './child-process.js';
 import { figuresOf, scrape, type ServerFigures } from '../report/metrics-probe.js';
-import type { Probe, ServerMode, Started, StartRequest } from './server-process.js';
+import type { LoopsProbe, Probe, ServerMode, Started, StartRequest } from './server-process.js';
 
 export interface ResourceProbe {
   readonly atMs: number;
@@ -23,6 +23,8 @@ export interface ServerUnderTest {
   readonly wsUrl: string;
   /** /metrics of the aggregator (or the baseline's prom-client registry); null for decode-only and sink. */
   readonly metricsUrl: string | null;
+  /** Event loops serving clients (promstream --workers N); 1 for the other modes and a target. */
+  readonly workers: number;
   /** CPU and memory of the server process. */
   resources(): Promise<ResourceProbe>;
   /** Frames (or POSTed batches) and samples the server has taken so far. */
@@ -33,6 +35,8 @@ export interface ServerUnderTest {
   gc(): Promise<boolean>;
   /** Event-loop delay of the server process (local only): start, then read and reset. */
   eventLoopDelay(action: 'start' | 'read'): Promise<{ p50Ms: number; p99Ms: number; maxMs: number } | null>;
+  /** Public connections per event loop and CPU per thread (local only, Linux; null for a target). */
+  loops(): Promise<LoopsProbe | null>;
   stop(): Promise<void>;
 }
 
@@ -66,6 +70,7 @@ export async function startLocalServer(o: LocalServerOptions): Promise<ServerUnd
     path: '/ws',
     wsUrl: `ws://127.0.0.1:${started.port}/ws`,
     metricsUrl,
+    workers: started.workers,
     resources: probe,
     async counts() {
       if (o.mode === 'promstream') {
@@ -84,6 +89,7 @@ export async function startLocalServer(o: LocalServerOptions): Promise<ServerUnd
       return true;
     },
     eventLoopDelay: async (action) => (action === 'start' ? (await child.request('eld-start'), null) : child.request('eld-read')),
+    loops: () => child.request<LoopsProbe>('loops'),
     async stop() {
       await child.request('close', {}, 10_000).catch(() => {});
       await child.stop();
@@ -103,6 +109,7 @@ export function targetServer(wsUrl: string, metricsUrl: string): ServerUnderTest
     path: u.pathname,
     wsUrl,
     metricsUrl,
+    workers: 1,
     async resources() {
       const f = await figures();
       return { atMs: f.atMs, cpuSeconds: f.cpuSeconds, rssBytes: f.rssBytes, heapUsedBytes: f.heapUsedBytes, heapTotalBytes: NaN };
@@ -114,6 +121,7 @@ export function targetServer(wsUrl: string, metricsUrl: string): ServerUnderTest
     figures,
     gc: async () => false,
     eventLoopDelay: async () => null,
+    loops: async () => null,
     stop: async () => {},
   };
 }

@@ -1,12 +1,15 @@
 /** The capacity targets of the bench issue, judged from a full local run. */
-import { fmtInt, fmtMs, fmtRate, fmtRatio, type Report } from './report.js';
+import { fmtInt, fmtMs, fmtPct, fmtRate, fmtRatio, type Report } from './report.js';
 import type { BaselineFigures } from '../scenarios/baseline.js';
 import type { ConnectionFigures } from '../scenarios/connections.js';
 import type { IngestFigures } from '../scenarios/ingest.js';
 import type { ScrapeFigures } from '../scenarios/scrape.js';
+import { workersGain, type WorkersIngestResult } from '../scenarios/ingest-workers.js';
+import type { BenchOptions } from '../options.js';
 
 export interface AllFigures {
   readonly ingest: Map<string, IngestFigures> | null;
+  readonly ingestWorkers: WorkersIngestResult | null;
   readonly baseline: BaselineFigures | null;
   readonly scrape: ScrapeFigures[] | null;
   readonly connections: ConnectionFigures[] | null;
@@ -14,8 +17,12 @@ export interface AllFigures {
 
 /** 1.5 KB read as 1.5 × 1024 bytes. */
 const MAX_BYTES_PER_IDLE_SESSION = 1536;
+/** Issue 13: what N workers on one host must give over one event loop. */
+const MIN_WORKERS_INGEST_GAIN = 1.7;
+const MAX_WORKERS_CPU_PER_FRAME = 1.15;
+const MAX_STORM_BACK_MS_WITH_WORKERS = 15_000;
 
-export function judgeTargets(report: Report, f: AllFigures): void {
+export function judgeTargets(report: Report, f: AllFigures, options: Pick<BenchOptions, 'scenarios' | 'workers'>): void {
   const uws = f.ingest?.get('promstream uws');
   const ceiling = f.ingest?.get('decode-only uws');
   const add = (target: string, measured: string, met: boolean | null): void => void report.targets.push({ target, measured, met });
@@ -38,5 +45,35 @@ export function judgeTargets(report: Report, f: AllFigures): void {
   const worst = f.scrape === null || f.scrape.length === 0 ? null : f.scrape.reduce((w, x) => (x.ackMaxMs > w.ackMaxMs ? x : w));
   add('scrapes never stall ingest for more than 50 ms', worst === null ? '–' : `longest ack round trip ${fmtMs(worst.ackMaxMs)} ms, event-loop delay max ${fmtMs(Math.max(...f.scrape!.map((x) => x.eldMaxMs)))} ms`,
     worst === null ? null : worst.ackMaxMs <= 50 && f.scrape!.every((x) => !(x.eldMaxMs > 50)));
+  judgeWorkers(f, options, add);
   report.data.targets = report.targets;
+}
+
+function judgeWorkers(f: AllFigures, { scenarios, workers }: Pick<BenchOptions, 'scenarios' | 'workers'>, add: (target: string, measured: string, met: boolean | null) => void): void {
+  const n = workers;
+  if (scenarios.includes('ingest-workers')) {
+    for (const t of ['uws', 'ws'] as const) {
+      const skipped = f.ingestWorkers?.skipped.find((s) => s.transport === t);
+      const { gain, one, many } = workersGain(f.ingestWorkers, t, n);
+      if (skipped === undefined && !Number.isFinite(gain)) continue;
+      add(`ingest, ${t === 'uws' ? 'uWS' : 'ws'}: --workers ${n} ≥ ${MIN_WORKERS_INGEST_GAIN} × the frames/s of --workers 1 (host, generator on the same cores)`,
+        skipped !== undefined ? skipped.why : `${fmtRatio(gain)} (${fmtRate(many!.framesPerS.median)} at ${fmtPct(many!.serverCpu.median)} CPU vs ${fmtRate(one!.framesPerS.median)} at ${fmtPct(one!.serverCpu.median)}; connections per worker ${many!.splits.map((s) => s.join('/')).join(', ')})`,
+        skipped !== undefined ? null : gain >= MIN_WORKERS_INGEST_GAIN);
+    }
+  }
+  const many = f.connections?.find((x) => x.workers === n && x.measured);
+  const one = many === undefined ? undefined : f.connections?.find((x) => x.workers === 1 && x.measured && many.transport.startsWith(`${x.transport},`));
+  if (scenarios.includes('connections-workers')) {
+    const perFrame = (x: ConnectionFigures): number => x.cpu1s / x.frames1s;
+    const r = one !== undefined && many !== undefined ? perFrame(many) / perFrame(one) : NaN;
+    add(`CPU per lone frame (1 s flush), --workers ${n} within ${MAX_WORKERS_CPU_PER_FRAME} × --workers 1`,
+      Number.isFinite(r) ? `${fmtRatio(r)} (${(perFrame(many!) * 1e6).toFixed(1)} µs vs ${(perFrame(one!) * 1e6).toFixed(1)} µs, ${one!.transport}; RSS per idle session ${fmtInt(many!.rssPerSessionBytes)} B vs ${fmtInt(one!.rssPerSessionBytes)} B)` : '–',
+      Number.isFinite(r) ? r <= MAX_WORKERS_CPU_PER_FRAME : null);
+  }
+  if (scenarios.includes('storm-workers')) {
+    const s = f.connections?.find((x) => x.workers === n && x.storm !== null)?.storm ?? null;
+    add(`reconnect storm, --workers ${n}: every session back and resumed within ${MAX_STORM_BACK_MS_WITH_WORKERS / 1000} s`,
+      s === null ? '–' : `${fmtInt(s.resumed)} of ${fmtInt(s.sessions)} in ${(s.allBackMs / 1000).toFixed(2)} s (99 % in ${(s.backP99Ms / 1000).toFixed(2)} s; ${fmtInt(s.attempts)} attempts, ${s.listenOverflows === null ? '–' : fmtInt(s.listenOverflows)} accept-queue overflows)`,
+      s === null ? null : s.resumed === s.sessions && s.allBackMs <= MAX_STORM_BACK_MS_WITH_WORKERS);
+  }
 }

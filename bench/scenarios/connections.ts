@@ -11,12 +11,14 @@
  */
 import { ServerCatalog } from '../../server/core/catalog.js';
 import { loadWhitelist } from '../../server/index.js';
+import { nodeSharesPorts } from '../../server/setup/workers-choice.js';
 import type { BenchChild } from '../processes/child-process.js';
 import { BenchContext, pause, pollUntil } from './context.js';
 import { listenOverflows, openFileLimits } from '../report/machine.js';
 import { scrape } from '../report/metrics-probe.js';
 import { fmtInt, fmtKiB, fmtMiB, fmtPct, fmtRate, fmtRatio } from '../report/report.js';
 import { compareTotals, ExpectedTotals } from '../generators/sample-plan.js';
+import type { FleetCutResult } from '../generators/raw-session-fleet.js';
 import type { ServerUnderTest } from '../processes/server-under-test.js';
 import { percentile } from '../report/stats.js';
 import type { CatalogMetric } from '../../protocol/index.js';
@@ -29,7 +31,13 @@ const CLIENTS_PER_SOURCE_ADDRESS = 10_000;
 const SERVER_FD_MARGIN = 150;
 
 export interface ConnectionFigures {
+  /** The transport, with ", --workers N" for more than one event loop. */
   readonly transport: string;
+  readonly workers: number;
+  /** Memory and CPU were measured (not only the storm). */
+  readonly measured: boolean;
+  /** Sessions per event loop once all were open, largest first (local servers on Linux). */
+  readonly split: readonly number[];
   readonly sessions: number;
   readonly connectPerS: number;
   readonly rssPerSessionBytes: number;
@@ -57,6 +65,29 @@ export interface StormFigures {
   readonly failures: string;
   /** Connections the kernel dropped from the full accept queue meanwhile (local runs on Linux). */
   readonly listenOverflows: number | null;
+  /** Time from the cut until welcomed again: median and 99th percentile over the sessions. */
+  readonly backP50Ms: number;
+  readonly backP99Ms: number;
+  /** Sessions back at their first attempt. */
+  readonly firstAttempt: number;
+  /** The slowest 1 % of the sessions: their mean attempts, and the share of their time spent in backoff waits. */
+  readonly slowestAttempts: number;
+  readonly slowestBackoffShare: number;
+}
+
+/** Spread of the sessions' way back, from every generator's per-session figures. */
+function stormSpread(cuts: readonly FleetCutResult[]): Pick<StormFigures, 'backP50Ms' | 'backP99Ms' | 'firstAttempt' | 'slowestAttempts' | 'slowestBackoffShare'> {
+  const each = cuts.flatMap((c) => c.backMs.map((backMs, i) => ({ backMs, attempts: c.attemptsEach[i]!, backoffMs: c.backoffMsEach[i]! })));
+  const back = each.filter((e) => Number.isFinite(e.backMs));
+  const slowest = [...back].sort((a, b) => b.backMs - a.backMs).slice(0, Math.max(1, Math.ceil(back.length / 100)));
+  const mean = (xs: readonly number[]): number => (xs.length === 0 ? NaN : xs.reduce((s, x) => s + x, 0) / xs.length);
+  return {
+    backP50Ms: percentile(back.map((e) => e.backMs), 50),
+    backP99Ms: percentile(back.map((e) => e.backMs), 99),
+    firstAttempt: back.filter((e) => e.attempts === 1).length,
+    slowestAttempts: mean(slowest.map((e) => e.attempts)),
+    slowestBackoffShare: mean(slowest.map((e) => Math.min(e.backoffMs, e.backMs) / e.backMs)),
+  };
 }
 
 /** Sessions to open: --clients, or what one server process may hold open. */
@@ -67,27 +98,69 @@ export function sessionCount(ctx: BenchContext): number {
 }
 
 const stormTransport = (ctx: BenchContext): 'uws' | 'ws' => ctx.options.transports[0]!;
-const measuredTransports = (ctx: BenchContext, connections: boolean): ('uws' | 'ws')[] =>
-  ctx.isTarget ? ['uws'] : connections ? [...ctx.options.transports] : [stormTransport(ctx)];
 
-export function connectionsSteps(ctx: BenchContext, connections: boolean, storm: boolean): number {
-  return measuredTransports(ctx, connections).reduce((n, t) => n + 2 + (connections ? 3 : 0) + (storm && t === stormTransport(ctx) ? 1 : 0), 0);
+/** Which of the connections scenarios run: with one event loop, and with --workers N. */
+export interface ConnectionsSelection {
+  readonly connections: boolean;
+  readonly storm: boolean;
+  readonly connectionsWorkers: boolean;
+  readonly stormWorkers: boolean;
 }
 
-export async function runConnections(ctx: BenchContext, connections: boolean, storm: boolean): Promise<ConnectionFigures[]> {
+/** One server started and filled with sessions: measured (memory, CPU), cut (storm), or both. */
+interface Pass {
+  readonly transport: 'uws' | 'ws';
+  readonly workers: number;
+  measure: boolean;
+  storm: boolean;
+}
+
+function passes(ctx: BenchContext, sel: ConnectionsSelection): { list: Pass[]; skipped: string | null } {
+  const list: Pass[] = [];
+  const st = stormTransport(ctx);
+  if (ctx.isTarget) {
+    if (sel.connections || sel.storm) list.push({ transport: 'uws', workers: 1, measure: sel.connections, storm: sel.storm });
+    return { list, skipped: sel.connectionsWorkers || sel.stormWorkers ? 'the *-workers scenarios start their own servers: skipped against a target' : null };
+  }
+  if (sel.connections) for (const t of ctx.options.transports) list.push({ transport: t, workers: 1, measure: true, storm: sel.storm && t === st });
+  else if (sel.storm) list.push({ transport: st, workers: 1, measure: false, storm: true });
+  if (!sel.connectionsWorkers && !sel.stormWorkers) return { list, skipped: null };
+  if (st === 'ws' && !nodeSharesPorts()) {
+    return { list, skipped: `connections/storm with --workers ${ctx.options.workers} over ws need Node.js ≥ 22.12 (this is ${process.version}); use --transport uws, or run them with Node 24: PATH="$(bash scripts/node-runtime.sh 24):$PATH" npm run bench -- --scenario connections-workers,storm-workers --transport ws` };
+  }
+  if (sel.connectionsWorkers) {
+    // The ratio to one event loop is the point: measure it in the same run if connections did not.
+    const one = list.find((p) => p.transport === st && p.workers === 1);
+    if (one === undefined) list.push({ transport: st, workers: 1, measure: true, storm: false });
+    else one.measure = true;
+  }
+  list.push({ transport: st, workers: ctx.options.workers, measure: sel.connectionsWorkers, storm: sel.stormWorkers });
+  return { list, skipped: null };
+}
+
+export function connectionsSteps(ctx: BenchContext, sel: ConnectionsSelection): number {
+  return passes(ctx, sel).list.reduce((n, p) => n + 2 + (p.measure ? 3 : 0) + (p.storm ? 1 : 0), 0);
+}
+
+const passLabel = (ctx: BenchContext, p: Pass): string => (ctx.isTarget ? 'target' : p.workers === 1 ? p.transport : `${p.transport}, --workers ${p.workers}`);
+
+export async function runConnections(ctx: BenchContext, sel: ConnectionsSelection): Promise<ConnectionFigures[]> {
   const metrics = ctx.isTarget ? null : new ServerCatalog(await loadWhitelist([ctx.ingestConfig])).wire.metrics;
   const all: ConnectionFigures[] = [];
-  for (const transport of measuredTransports(ctx, connections)) {
-    const server = await ctx.server({ mode: 'promstream', transport });
+  const { list, skipped } = passes(ctx, sel);
+  if (skipped !== null) ctx.progress.note(skipped);
+  for (const p of list) {
+    const server = await ctx.server({ mode: 'promstream', transport: p.transport, serverOptions: { workers: p.workers } });
     try {
-      all.push(await onTransport(ctx, server, transport, metrics, connections, storm && transport === stormTransport(ctx)));
+      if (!ctx.isTarget && server.workers !== p.workers) throw new Error(`asked for --workers ${p.workers}, the server runs ${server.workers}`);
+      all.push(await onTransport(ctx, server, passLabel(ctx, p), metrics, p.measure, p.storm));
     } finally {
       await server.stop();
       // Generators are stopped between transports: dropping their thousands of sockets is quicker than closing them.
       await ctx.close();
     }
   }
-  if (connections) reportConnections(ctx, all);
+  if (all.some((f) => f.measured)) reportConnections(ctx, all.filter((f) => f.measured));
   if (all.some((f) => f.storm !== null)) reportStorm(ctx, all);
   ctx.report.data.connections = all;
   return all;
@@ -111,7 +184,7 @@ async function onTransport(
   const fleet = (count: number, firstIndex: number): Record<string, unknown> => ({
     host: server.host, port: server.port, path: server.path, firstIndex, count, localAddresses: addresses, labels: ctx.labels, metrics, concurrency: 256, timeoutMs: 120_000,
   });
-  const label = `${ctx.isTarget ? 'target' : transport}`;
+  const label = transport;
 
   // Warm-up: the code paths of a session run before the memory baseline is read.
   ctx.progress.step(`connections (${label}): warm up, then open ${fmtInt(n)} sessions`, 10_000);
@@ -131,6 +204,8 @@ async function onTransport(
   const connectPerS = sessions / (connectMs / 1000);
   ctx.progress.result(`${fmtInt(sessions)} sessions in ${(connectMs / 1000).toFixed(1)} s (${fmtRate(connectPerS)}/s, server ${fmtPct((cpu1.cpuSeconds - cpu0.cpuSeconds) / ((cpu1.atMs - cpu0.atMs) / 1000))} CPU)`);
   if (sessions < n) ctx.progress.note(`  only ${sessions} of ${n} sessions opened`);
+  const split = server.workers > 1 ? ((await server.loops())?.connections ?? []) : [];
+  if (split.length > 0) ctx.progress.note(`  sessions per worker: ${split.map(fmtInt).join(' / ')}`);
 
   let rssPerSessionBytes = NaN;
   let heapPerSessionBytes = NaN;
@@ -172,7 +247,7 @@ async function onTransport(
     const f0 = await server.figures();
     const overflows0 = ctx.isTarget ? null : listenOverflows();
     const sampler = sampleCpu(server, 100);
-    const cuts = await Promise.all(gens.map((g) => g.request<{ elapsedMs: number; back: number; resumed: number; attempts: number; closes: Record<string, number> }>('fleet-cut', { timeoutMs: 120_000 }, 180_000)));
+    const cuts = await Promise.all(gens.map((g) => g.request<FleetCutResult>('fleet-cut', { timeoutMs: 120_000 }, 180_000)));
     const cpu = await sampler.stop();
     const back = cuts.reduce((s, c) => s + c.back, 0);
     await pollUntil(async () => (await server.figures()).connected >= back, 10_000, 200);
@@ -183,9 +258,10 @@ async function onTransport(
       sessions, allBackMs: Math.max(...cuts.map((c) => c.elapsedMs)), back, resumed: cuts.reduce((s, c) => s + c.resumed, 0), peakCpu: cpu.peak, meanCpu: cpu.mean,
       attempts: cuts.reduce((s, c) => s + c.attempts, 0), failures: [...closes].map(([k, v]) => `${v} × ${k}`).join(', '),
       listenOverflows: overflows0 === null ? null : (listenOverflows() ?? overflows0) - overflows0,
+      ...stormSpread(cuts),
     };
     const resumedOnServer = f1.sessionsResumed - f0.sessionsResumed;
-    ctx.progress.result(`all back in ${(stormFigures.allBackMs / 1000).toFixed(2)} s, ${fmtInt(stormFigures.resumed)} resumed (server: ${fmtInt(resumedOnServer)}), ${fmtInt(stormFigures.attempts)} attempts, peak CPU ${fmtPct(cpu.peak)}${stormFigures.failures === '' ? '' : `; ${stormFigures.failures}`}`);
+    ctx.progress.result(`all back in ${(stormFigures.allBackMs / 1000).toFixed(2)} s (half in ${(stormFigures.backP50Ms / 1000).toFixed(2)} s, 99 % in ${(stormFigures.backP99Ms / 1000).toFixed(2)} s), ${fmtInt(stormFigures.resumed)} resumed (server: ${fmtInt(resumedOnServer)}), ${fmtInt(stormFigures.attempts)} attempts, ${stormFigures.listenOverflows === null ? '' : `${fmtInt(stormFigures.listenOverflows)} accept-queue overflows, `}peak CPU ${fmtPct(cpu.peak)}${stormFigures.failures === '' ? '' : `; ${stormFigures.failures}`}`);
     ctx.report.check('storm', `${label}: every session back and resumed`, [
       ...(back === sessions ? [] : [`${sessions - back} sessions not back within 120 s`]),
       ...(stormFigures.resumed === back ? [] : [`${back - stormFigures.resumed} sessions came back as new sessions instead of resuming`]),
@@ -209,7 +285,7 @@ async function onTransport(
   ctx.report.check(storm && !measure ? 'storm' : 'connections', `${label}: totals after all flushed`, problems, `${fmtInt(sessions)} sessions, ${fmtInt(expected.exposition(null).size)} series lines, gauge = ${fmtInt(holders)}`);
   ctx.progress.result(problems.length === 0 ? 'exact' : `${problems.length} mismatches`);
 
-  return { transport: label, sessions, connectPerS, rssPerSessionBytes, heapPerSessionBytes, nativePerSessionBytes, rssBytes, cpu1s, frames1s, cpu10s, frames10s, storm: stormFigures };
+  return { transport: label, workers: server.workers, measured: measure, split, sessions, connectPerS, rssPerSessionBytes, heapPerSessionBytes, nativePerSessionBytes, rssBytes, cpu1s, frames1s, cpu10s, frames10s, storm: stormFigures };
 }
 
 /** The target's catalogue, from a welcome (its whitelist is not known here). */
@@ -269,7 +345,7 @@ function sampleCpu(server: ServerUnderTest, everyMs: number): { stop(): Promise<
 function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[]): void {
   const rows = all.map((f) => [
     f.transport,
-    fmtInt(f.sessions),
+    f.split.length > 1 ? `${fmtInt(f.sessions)} (${f.split.map(fmtInt).join(' / ')} per worker)` : fmtInt(f.sessions),
     `${fmtRate(f.connectPerS)}/s`,
     `${fmtInt(f.rssPerSessionBytes)} B (${fmtKiB(f.rssPerSessionBytes)})`,
     `${fmtInt(f.heapPerSessionBytes)} B`,
@@ -289,9 +365,15 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
   if (uws !== undefined && ws !== undefined) {
     notes.push(`ws / uWS: ${fmtRatio(ws.rssPerSessionBytes / uws.rssPerSessionBytes)} the memory per session, ${fmtRatio(ws.cpu1s / uws.cpu1s)} the CPU at a 1 s flush.`);
   }
+  for (const many of all.filter((f) => f.workers > 1)) {
+    const one = all.find((f) => f.workers === 1 && many.transport.startsWith(`${f.transport},`));
+    if (one === undefined) continue;
+    const perFrame = (f: ConnectionFigures): number => f.cpu1s / f.frames1s;
+    notes.push(`${many.transport} / ${one.transport} (one event loop): ${fmtRatio(perFrame(many) / perFrame(one))} the CPU per frame, ${fmtRatio(many.rssPerSessionBytes / one.rssPerSessionBytes)} the RSS per idle session (${fmtInt(many.rssPerSessionBytes - one.rssPerSessionBytes)} B more). With workers, sessions are spread over the worker threads by the kernel (per worker: the sessions each worker's event loop polls); CPU is the whole process (workers, and the main thread that serves /metrics and expires sessions); heap figures add every worker's V8 heap after a forced GC in each (the bench runs each worker under a shim that answers a GC request).`);
+  }
   ctx.report.tables.push({
     title: 'Connections: memory, connect rate and CPU per session',
-    columns: ['transport', 'sessions', 'connect rate', 'RSS per idle session', 'of it V8 heap used', 'of it outside the V8 heap', 'RSS total', 'CPU, flush every 1 s', 'CPU, flush every 10 s', 'CPU per frame'],
+    columns: ['server', 'sessions', 'connect rate', 'RSS per idle session', 'of it V8 heap used', 'of it outside the V8 heap', 'RSS total', 'CPU, flush every 1 s', 'CPU, flush every 10 s', 'CPU per frame'],
     rows, notes,
   });
 }
@@ -299,14 +381,19 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
 function reportStorm(ctx: BenchContext, all: readonly ConnectionFigures[]): void {
   ctx.report.tables.push({
     title: 'Reconnect storm: every session cut at once',
-    columns: ['transport', 'sessions cut', 'all back and resumed after', 'resumed', 'connection attempts', 'accept-queue overflows', 'server CPU peak / mean', 'failures on the way'],
+    columns: ['server', 'sessions cut', 'all back and resumed after', 'half / 99 % back after', 'resumed', 'connection attempts', 'back at the first attempt', 'slowest 1 %: attempts, time in backoff', 'accept-queue overflows', 'server CPU peak / mean', 'failures on the way'],
     rows: all.filter((f) => f.storm !== null).map((f) => {
       const s = f.storm!;
-      return [f.transport, fmtInt(s.sessions), `${(s.allBackMs / 1000).toFixed(2)} s`, `${fmtInt(s.resumed)} of ${fmtInt(s.back)} back`, fmtInt(s.attempts), s.listenOverflows === null ? '–' : fmtInt(s.listenOverflows), `${fmtPct(s.peakCpu)} / ${fmtPct(s.meanCpu)}`, s.failures === '' ? 'none' : s.failures];
+      return [
+        f.transport, fmtInt(s.sessions), `${(s.allBackMs / 1000).toFixed(2)} s`, `${(s.backP50Ms / 1000).toFixed(2)} s / ${(s.backP99Ms / 1000).toFixed(2)} s`,
+        `${fmtInt(s.resumed)} of ${fmtInt(s.back)} back`, fmtInt(s.attempts), fmtInt(s.firstAttempt), `${s.slowestAttempts.toFixed(1)}, ${fmtPct(s.slowestBackoffShare)}`,
+        s.listenOverflows === null ? '–' : fmtInt(s.listenOverflows), `${fmtPct(s.peakCpu)} / ${fmtPct(s.meanCpu)}`, s.failures === '' ? 'none' : s.failures,
+      ];
     }),
     notes: [
       'Each generator drops all its sockets in one loop (no close frame, as a proxy restart or network blip would); the sessions reconnect with the reference client\'s backoff (full jitter, base 250 ms, cap 30 s) and resume. Every session keeps recording and flushing every second throughout, so frames are in flight when the cut comes.',
-      'Peak CPU is over 200 ms windows. Accept-queue overflows: connections the kernel dropped because the listener\'s queue (uWS: a fixed backlog of 512) was full; each costs its client a SYN retransmission (1 s, then 3 s, 7 s …) and, past the client\'s 15 s welcome timeout, a backoff. Totals are checked after the storm in the correctness table.',
+      'Peak CPU is over 200 ms windows. Accept-queue overflows: connections the kernel dropped because the listener\'s queue (uWS: a fixed backlog of 512, one queue per worker with --workers) was full, machine-wide (TcpExt ListenOverflows); each costs its client a SYN retransmission (1 s, then 3 s, 7 s …) and, past the client\'s 15 s welcome timeout, a backoff. Totals are checked after the storm in the correctness table.',
+      'Slowest 1 %: the sessions back last, their mean connection attempts and the share of their time back spent waiting in the reconnect backoff (the rest is connecting: SYN retransmissions after an accept-queue overflow, handshakes, the welcome).',
     ],
   });
 }

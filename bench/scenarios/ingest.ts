@@ -16,9 +16,9 @@ import { summarize, type Summary } from '../report/stats.js';
 
 export const INGEST_CONNECTIONS = 8;
 
-type IngestMode = 'promstream' | 'decode-only' | 'sink';
+export type IngestMode = 'promstream' | 'decode-only' | 'sink';
 
-interface IngestRun {
+export interface IngestRun {
   readonly framesPerS: number;
   /** Frames per CPU-second of the server: what one whole core takes, whatever else ran on the machine. */
   readonly framesPerCoreS: number;
@@ -27,6 +27,24 @@ interface IngestRun {
   readonly serverCpu: number;
   /** Generator CPU over its whole sending time, in cores. */
   readonly generatorCpu: number;
+  /** With `perLoop`: public connections per event loop at the window's start, largest first. */
+  readonly loopConnections?: readonly number[];
+  /** With `perLoop`: CPU of the server's busiest threads over the window, in cores, largest first. */
+  readonly threadCpu?: readonly number[];
+}
+
+export interface IngestWindow {
+  readonly warmupMs: number;
+  readonly windowMs: number;
+  readonly maxFramesPerConnection: number;
+  /** Ingest connections (default INGEST_CONNECTIONS). */
+  readonly connections?: number;
+  /** Also read connections per event loop and CPU per thread (local servers). */
+  readonly perLoop?: boolean;
+  /** Frames a connection may have unacknowledged (default: no cap but the socket's buffers). */
+  readonly maxUnacked?: number;
+  /** The scenario its correctness checks are filed under (default ingest). */
+  readonly scenario?: string;
 }
 
 export interface IngestFigures {
@@ -37,6 +55,12 @@ export interface IngestFigures {
   readonly generatorCpu: Summary;
 }
 
+/** Warm-up, measured window and the bound on frames per connection, as every ingest run uses them. */
+export function ingestWindow(quick: boolean): { warmupMs: number; windowMs: number; maxFramesPerConnection: number } {
+  // Bounded in count as well as time: enough for the window at several million frames/s.
+  return { warmupMs: quick ? 150 : 700, windowMs: quick ? 300 : 2500, maxFramesPerConnection: quick ? 10_240 : 4_000_000 };
+}
+
 export function ingestSteps(ctx: BenchContext): number {
   if (ctx.isTarget) return ctx.options.runs;
   return ctx.options.transports.length * 2 * ctx.options.runs + ctx.options.runs;
@@ -44,10 +68,7 @@ export function ingestSteps(ctx: BenchContext): number {
 
 export async function runIngest(ctx: BenchContext): Promise<Map<string, IngestFigures>> {
   const { runs, quick } = ctx.options;
-  const warmupMs = quick ? 150 : 700;
-  const windowMs = quick ? 300 : 2500;
-  // Bounded in count as well as time: enough for the window at several million frames/s.
-  const maxFramesPerConnection = quick ? 10_240 : 4_000_000;
+  const { warmupMs, windowMs, maxFramesPerConnection } = ingestWindow(quick);
   const results = new Map<string, IngestRun[]>();
   const add = (key: string, r: IngestRun): void => void (results.get(key) ?? results.set(key, []).get(key)!).push(r);
 
@@ -86,27 +107,35 @@ export async function runIngest(ctx: BenchContext): Promise<Map<string, IngestFi
   return figures;
 }
 
-async function ingestOnce(
+export async function ingestOnce(
   ctx: BenchContext,
   server: ServerUnderTest,
   mode: IngestMode,
   key: string,
-  { warmupMs, windowMs, maxFramesPerConnection }: { warmupMs: number; windowMs: number; maxFramesPerConnection: number },
+  { warmupMs, windowMs, maxFramesPerConnection, connections = INGEST_CONNECTIONS, perLoop = false, maxUnacked, scenario = 'ingest' }: IngestWindow,
 ): Promise<IngestRun> {
   const gen = ctx.generator(0);
   const before = ctx.isTarget ? (await scrape(server.metricsUrl!)).samples : new Map<string, number>();
   const framesBefore = mode === 'sink' ? 0 : (await server.counts()).frames;
   await gen.request<{ catalog: Welcome['catalog'] }>('ingest-open', {
-    host: server.host, port: server.port, path: server.path, connections: INGEST_CONNECTIONS, localAddresses: ctx.sourceAddresses(4), labels: ctx.labels,
+    host: server.host, port: server.port, path: server.path, connections, localAddresses: ctx.sourceAddresses(4), labels: ctx.labels,
   });
   try {
-    await gen.request('ingest-start', { maxFramesPerConnection });
+    await gen.request('ingest-start', { maxFramesPerConnection, ...(maxUnacked === undefined ? {} : { maxUnacked }) });
     await pause(warmupMs);
+    const la = perLoop ? await server.loops() : null;
     const a = mode === 'sink' ? null : await server.counts();
     const ra = await server.resources();
     await pause(windowMs);
     const b = mode === 'sink' ? null : await server.counts();
     const rb = await server.resources();
+    const lb = perLoop ? await server.loops() : null;
+    const perLoopFigures = la === null || lb === null ? {} : {
+      loopConnections: la.connections,
+      threadCpu: Object.entries(lb.threadCpuSeconds)
+        .map(([tid, cpu]) => (cpu - (la.threadCpuSeconds[tid] ?? 0)) / ((lb.atMs - la.atMs) / 1000))
+        .sort((x, y) => y - x),
+    };
     const sent = await gen.request<RawIngestResult>('ingest-stop', { awaitAcks: mode === 'promstream' }, 120_000);
 
     const generatorCpu = sent.generatorCpuSeconds / (sent.elapsedMs / 1000);
@@ -123,16 +152,16 @@ async function ingestOnce(
     const arrived = await pollUntil(async () => (await server.counts()).frames >= want, 60_000, 100);
     const got = (await server.counts()).frames;
     if (mode === 'decode-only') {
-      ctx.report.check('ingest', `${key}: frames decoded`, arrived && got === want ? [] : [`decoded ${got - framesBefore}, sent ${want - framesBefore}`], `${(want - framesBefore).toLocaleString('en-US')} frames`);
+      ctx.report.check(scenario, `${key}: frames decoded`, arrived && got === want ? [] : [`decoded ${got - framesBefore}, sent ${want - framesBefore}`], `${(want - framesBefore).toLocaleString('en-US')} frames`);
     } else {
       // A deployment's gauges also count its other sessions: there only counters and histograms are compared.
       const expected = ExpectedTotals.fromJSON(sent.expected).exposition(ctx.isTarget ? null : sent.connections);
       const problems = compareTotals(expected, (await scrape(server.metricsUrl!)).samples, before);
       if (sent.fullyAcked !== sent.connections) problems.push(`${sent.connections - sent.fullyAcked} connections missing their last ack`);
-      ctx.report.check('ingest', `${key}: totals`, problems, `${sent.framesSent.toLocaleString('en-US')} frames, ${expected.size} series`);
+      ctx.report.check(scenario, `${key}: totals`, problems, `${sent.framesSent.toLocaleString('en-US')} frames, ${expected.size} series`);
     }
     const framesPerS = (b!.frames - a!.frames) / seconds;
-    return { framesPerS, framesPerCoreS: framesPerS / serverCpu, samplesPerS: (b!.samples - a!.samples) / seconds, serverCpu, generatorCpu };
+    return { framesPerS, framesPerCoreS: framesPerS / serverCpu, samplesPerS: (b!.samples - a!.samples) / seconds, serverCpu, generatorCpu, ...perLoopFigures };
   } finally {
     await gen.request('ingest-close');
   }

@@ -1,0 +1,145 @@
+/**
+ * Ingest at saturation with worker threads: the same raw ingest as the ingest scenario, against
+ * promstream --workers 1 and --workers N (alternating, same generator, same frames), each worker
+ * listening on the one public port (SO_REUSEPORT). The generator runs on the same cores as the server
+ * (no pinning unless --pin), as it would on a host that also runs other work. Enough connections that
+ * the kernel's hash spreads them over every worker; the split is read from the server process (which
+ * event loop polls which connection) and reported, with each busy thread's CPU.
+ */
+import { nodeSharesPorts } from '../../server/setup/workers-choice.js';
+import { BenchContext, SATURATION_LIMITS } from './context.js';
+import { fmtInt, fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report/report.js';
+import { ingestOnce, ingestWindow, type IngestRun } from './ingest.js';
+import { summarize, type Summary } from '../report/stats.js';
+
+/** Ingest connections for both worker counts: with 32, a 4-tuple hash leaves no worker without a share. */
+export const WORKERS_INGEST_CONNECTIONS = 32;
+/**
+ * Frames a connection may have unacknowledged: ~1 MiB, over a second of any connection's share at
+ * saturation, so the server never waits for the generator, and at the end of a window the server has
+ * at most a few seconds' backlog to work off before the totals are compared (without a cap, loopback's
+ * socket buffers let 32 connections queue millions of frames: a minute and more of backlog).
+ */
+export const WORKERS_INGEST_MAX_UNACKED = 16_384;
+
+export interface WorkersIngestFigures {
+  readonly transport: 'uws' | 'ws';
+  readonly workers: number;
+  readonly framesPerS: Summary;
+  readonly framesPerCoreS: Summary;
+  readonly serverCpu: Summary;
+  readonly generatorCpu: Summary;
+  /** Connections per event loop, every run's (largest first). */
+  readonly splits: readonly (readonly number[])[];
+  /** CPU of the busiest threads (workers + 1), median over runs per rank, in cores. */
+  readonly threadCpu: readonly number[];
+}
+
+export interface WorkersIngestResult {
+  readonly figures: WorkersIngestFigures[];
+  /** Transports not measured with workers here, and why (ws before Node 22.12). */
+  readonly skipped: { readonly transport: 'uws' | 'ws'; readonly why: string }[];
+}
+
+/** The command that runs the ws rows where this Node cannot share a port between threads. */
+export const WS_WORKERS_COMMAND = 'PATH="$(bash scripts/node-runtime.sh 24):$PATH" npm run bench -- --scenario ingest-workers --transport ws --out /tmp/ws-workers.md';
+
+function plan(ctx: BenchContext): { measured: ('uws' | 'ws')[]; skipped: WorkersIngestResult['skipped'] } {
+  const measured: ('uws' | 'ws')[] = [];
+  const skipped: WorkersIngestResult['skipped'] = [];
+  for (const t of ctx.options.transports) {
+    if (t === 'ws' && !nodeSharesPorts()) skipped.push({ transport: t, why: `needs Node.js ≥ 22.12 to share a port between threads (this is ${process.version}): ${WS_WORKERS_COMMAND}` });
+    else measured.push(t);
+  }
+  return { measured, skipped };
+}
+
+export function ingestWorkersSteps(ctx: BenchContext): number {
+  return ctx.isTarget ? 0 : plan(ctx).measured.length * 2 * ctx.options.runs;
+}
+
+export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngestResult | null> {
+  if (ctx.isTarget) {
+    ctx.progress.note('ingest-workers: skipped against a target (it starts the server with --workers 1 and N)');
+    return null;
+  }
+  const { runs, quick, workers } = ctx.options;
+  // A quick run's bound is reached within its short window (one event loop reads ~0.5 MB per connection per turn): it checks totals, not rates.
+  const window = { ...ingestWindow(quick), connections: WORKERS_INGEST_CONNECTIONS, maxUnacked: WORKERS_INGEST_MAX_UNACKED, perLoop: true, scenario: 'ingest-workers' };
+  const { measured, skipped } = plan(ctx);
+  for (const s of skipped) ctx.progress.note(`ingest-workers, ${s.transport}: ${s.why}`);
+  const results = new Map<string, { transport: 'uws' | 'ws'; workers: number; runs: IngestRun[] }>();
+  for (let run = 0; run < runs; run++) {
+    for (const transport of measured) {
+      // Alternating 1 and N within each run, so that machine noise hits both alike.
+      for (const n of [1, workers]) {
+        const key = `${transport} ${n}`;
+        ctx.progress.step(`ingest-workers: promstream ${transport} --workers ${n}, run ${run + 1}/${runs}`, window.warmupMs + window.windowMs + 2500);
+        const server = await ctx.server({ mode: 'promstream', transport, serverOptions: { ...SATURATION_LIMITS, workers: n } });
+        try {
+          if (server.workers !== n) throw new Error(`asked for --workers ${n}, the server runs ${server.workers}`);
+          const r = await ingestOnce(ctx, server, 'promstream', `promstream ${transport} --workers ${n}`, window);
+          (results.get(key) ?? results.set(key, { transport, workers: n, runs: [] }).get(key)!).runs.push(r);
+          ctx.progress.result(`${fmtRate(r.framesPerS)} frames/s at ${fmtPct(r.serverCpu)} server CPU, generator ${fmtPct(r.generatorCpu)}; connections per event loop ${(r.loopConnections ?? []).join(' / ')}, busiest threads ${(r.threadCpu ?? []).slice(0, n + 1).map(fmtPct).join(', ')}`);
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+  }
+  const figures: WorkersIngestFigures[] = [...results.values()].map(({ transport, workers: n, runs: list }) => ({
+    transport, workers: n,
+    framesPerS: summarize(list.map((r) => r.framesPerS)),
+    framesPerCoreS: summarize(list.map((r) => r.framesPerCoreS)),
+    serverCpu: summarize(list.map((r) => r.serverCpu)),
+    generatorCpu: summarize(list.map((r) => r.generatorCpu)),
+    splits: list.map((r) => r.loopConnections ?? []),
+    threadCpu: Array.from({ length: n + 1 }, (_, rank) => summarize(list.map((r) => r.threadCpu?.[rank] ?? NaN)).median),
+  }));
+  const result = { figures, skipped };
+  reportIngestWorkers(ctx, result);
+  return result;
+}
+
+/** workers N / workers 1 of the host's frames/s, per transport. */
+export function workersGain(r: WorkersIngestResult | null, transport: 'uws' | 'ws', workers: number): { gain: number; one?: WorkersIngestFigures; many?: WorkersIngestFigures } {
+  const one = r?.figures.find((f) => f.transport === transport && f.workers === 1);
+  const many = r?.figures.find((f) => f.transport === transport && f.workers === workers);
+  return { gain: one !== undefined && many !== undefined ? many.framesPerS.median / one.framesPerS.median : NaN, ...(one === undefined ? {} : { one }), ...(many === undefined ? {} : { many }) };
+}
+
+function reportIngestWorkers(ctx: BenchContext, r: WorkersIngestResult): void {
+  const { workers } = ctx.options;
+  const rows: string[][] = [];
+  for (const t of ctx.options.transports) {
+    const skip = r.skipped.find((s) => s.transport === t);
+    if (skip !== undefined) {
+      rows.push([`promstream ${t}, --workers ${workers}`, 'not measured', '–', '–', '–', '–', '–', skip.why]);
+      continue;
+    }
+    const { gain, one } = workersGain(r, t, workers);
+    for (const f of r.figures.filter((x) => x.transport === t)) {
+      rows.push([
+        `promstream ${t}, --workers ${f.workers}`,
+        fmtSpread(f.framesPerS, fmtRate),
+        fmtPct(f.serverCpu.median),
+        fmtSpread(f.framesPerCoreS, fmtRate),
+        f.splits.map((s) => s.join(' / ')).join('; '),
+        f.threadCpu.filter(Number.isFinite).map(fmtPct).join(', '),
+        fmtPct(f.generatorCpu.median),
+        f.workers === 1 ? '1×' : `${fmtRatio(gain)} frames/s, ${fmtRatio(f.framesPerCoreS.median / one!.framesPerCoreS.median)} per core`,
+      ]);
+    }
+  }
+  ctx.report.tables.push({
+    title: `Ingest at saturation: --workers ${workers} vs --workers 1`,
+    columns: ['', 'frames/s (host)', 'server CPU', 'frames/s per core', 'connections per event loop', 'busiest server threads, CPU', 'generator CPU', `vs --workers 1`],
+    rows,
+    notes: [
+      `${fmtInt(WORKERS_INGEST_CONNECTIONS)} connections (the same for both), each one session streaming 7-sample delta frames back to back as in the ingest table, with at most ${fmtInt(WORKERS_INGEST_MAX_UNACKED)} frames unacknowledged per connection; medians of ${ctx.options.runs} run(s), min–max in brackets, 1 and ${workers} workers alternating within each run. The generator shares the machine's ${ctx.report.machine.cpus} CPUs with the server (${ctx.report.machine.pinning}).`,
+      'Connections per event loop: established connections on the public port registered in each event loop\'s epoll set, read from /proc at the start of the window, one list per run; with workers the kernel spreads connections over the listeners by a hash of the address and port pair (SO_REUSEPORT), so the split is near even but not exact. Busiest threads: the server process\'s threads by CPU over the window (with workers: each worker, then the main thread that serves /metrics, or V8\'s GC helpers).',
+      'Server CPU is the whole process in cores (100 % = one core). The ratio of frames/s (host) is the gain on this machine; frames/s per core shows what each core of the server does (it falls when threads contend for cores with each other and the generator).',
+    ],
+  });
+  ctx.report.data.ingestWorkers = r;
+}
