@@ -19,7 +19,7 @@ import { MetricLayout } from '../scrape/metric-block.js';
 import { startMetricsServer } from '../scrape/metrics-server.js';
 import { SelfMetrics } from '../scrape/self-metrics.js';
 import type { ResolvedServerOptions, ServerOptions } from '../setup/options.js';
-import { freePort } from '../transport/free-port.js';
+import { claimPort } from '../transport/free-port.js';
 import type { TransportName } from '../transport/types.js';
 import { hostClock, type FromWorker, type ToWorker, type WorkerData } from './messages.js';
 
@@ -106,8 +106,9 @@ export async function startWorkerHost(c: WorkerHostConfig): Promise<WorkerHost> 
     liveWorkers: () => workers.filter((w) => w.alive).length,
   }, c.version);
 
-  // The one port of every worker: the kernel's choice, when asked for any, is made here once.
-  const port = o.port === 0 ? await freePort(o.host) : o.port;
+  // The one port of every worker: free (checked here, as the workers' shared sockets would not notice
+  // another process on it), and the kernel's choice, when asked for any, made here once.
+  const port = await claimPort(o.host, o.port);
   let stopping = false;
   let ready = false;
   let nextRelease = 1;

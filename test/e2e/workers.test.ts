@@ -301,6 +301,14 @@ for (const transport of TRANSPORTS) {
       expect(s.proc.logs().some((r: LogRecord) => r.msg === 'stopped cleanly')).toBe(true);
     });
 
+    it('a second promstream on the same port is refused, not let into the workers\' shared port', async () => {
+      const s = await serve(transport);
+      const second = await runCli(['serve', '--config', whitelistFile, '--transport', transport, '--workers', '2', '--host', '127.0.0.1', '--port', String(s.port), '--metrics-host', '127.0.0.1', '--metrics-port', '0']);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`127.0.0.1:${s.port} is in use (another promstream or another program listens there)`);
+      expect(valueOf(await metrics(s), 'promstream_workers')).toBe(2);
+    });
+
     it('bad input on one worker disturbs no client of the other', async () => {
       const s = await serve(transport);
       const good = await rawOn(s, 1);
