@@ -25,7 +25,6 @@ import { ClientConnection } from './client-connection.js';
 import type { ConnectionCounts } from './connection-counts.js';
 import type { LiveWhitelist } from './live-whitelist.js';
 import { sweepConnections, type LivenessDeadlines } from './liveness.js';
-import type { Session } from './session.js';
 import type { SlotTable } from './slot-table.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -100,8 +99,8 @@ export interface HandlerDeps {
 export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   /** Every connection whose socket is open, those the server is still closing included. */
   readonly live = new Set<ClientConnection>();
-  /** Sessions attached to a connection of this worker, by slot. */
-  readonly attached = new Map<number, Session<ClientConnection>>();
+  /** Connections of this worker with a session attached, by the session's slot. */
+  readonly attached = new Map<number, ClientConnection>();
   readonly admission: Admission;
   private readonly owner: number;
   private readonly allowedSessionValues: ReadonlyMap<string, ReadonlySet<string>>;
@@ -135,7 +134,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     const now = nowMs();
     const urlSessionId = new URLSearchParams(req.query).get(SESSION_QUERY_PARAM);
     const version = protocolVersionOf(protocol);
-    const conn = new ClientConnection(peer, now, urlSessionId, address, new TokenBucket(options.maxFramesPerSecond, options.maxFramesPerSecond * 2, now), version ?? PROTOCOL_VERSION);
+    const conn = new ClientConnection(peer, now, urlSessionId, address, options.maxFramesPerSecond * 2, version ?? PROTOCOL_VERSION);
     this.live.add(conn);
     this.deps.metrics.live(1);
     const refused = this.admission.admit(address);
@@ -159,9 +158,28 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
 
   private controlFrame(conn: ClientConnection): void {
     if (conn.phase === 'closing' || conn.phase === 'closed') return;
-    const now = this.deps.nowMs();
-    conn.lastSeenMs = now;
-    if (!conn.frameBudget.take(now)) this.closeWith(conn, CloseReasons.frameRateLimit);
+    if (!this.takeFrame(conn, this.deps.nowMs())) this.closeWith(conn, CloseReasons.frameRateLimit);
+  }
+
+  /**
+   * Every frame, ping and pong: it is seen now, and takes a token of the connection's frame budget (a
+   * token bucket of maxFramesPerSecond, holding twice that, whose clock is lastSeenMs: TokenBucket.take
+   * on two fields of the connection). False when the budget is spent.
+   */
+  private takeFrame(conn: ClientConnection, now: number): boolean {
+    const rate = this.deps.options.maxFramesPerSecond;
+    let tokens = conn.frameTokens;
+    const elapsedMs = now - conn.lastSeenMs;
+    if (elapsedMs > 0) {
+      tokens = Math.min(rate * 2, tokens + (elapsedMs * rate) / 1000);
+      conn.lastSeenMs = now;
+    }
+    if (tokens < 1) {
+      conn.frameTokens = tokens;
+      return false;
+    }
+    conn.frameTokens = tokens - 1;
+    return true;
   }
 
   onClose(conn: ClientConnection, code: number, _reason: string, byTransport: ServerCloseReason | null): void {
@@ -189,8 +207,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     if (conn.phase === 'closing' || conn.phase === 'closed') return;
     this.deps.metrics.frame(data.byteLength);
     const now = this.deps.nowMs();
-    conn.lastSeenMs = now;
-    if (!conn.frameBudget.take(now)) return this.closeWith(conn, CloseReasons.frameRateLimit);
+    if (!this.takeFrame(conn, now)) return this.closeWith(conn, CloseReasons.frameRateLimit);
     if (!isBinary) return this.closeWith(conn, CloseReasons.textFrame);
     if (data.byteLength > this.deps.options.maxFrameBytes) return this.closeWith(conn, CloseReasons.frameTooBig);
 
@@ -209,12 +226,11 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     }
     // A client waits for its welcome; whatever it sends while its session is handed over is a second hello or worse.
     if (conn.phase === 'resuming') return this.closeWith(conn, message.type === ClientMessageType.HELLO ? CloseReasons.duplicateHello : CloseReasons.helloExpected);
-    const session = conn.session!;
     switch (message.type) {
       case ClientMessageType.HELLO:
         return this.closeWith(conn, CloseReasons.duplicateHello);
       case ClientMessageType.DELTA:
-        return this.delta(conn, session, message, now);
+        return this.delta(conn, message, now);
       case ClientMessageType.GOODBYE:
         return this.closeWith(conn, CloseReasons.goodbye);
     }
@@ -233,7 +249,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
       if (slot < 0 && this.makeRoom(conn.address)) slot = slots.allocate(this.owner, given.combo, fresh);
       if (slot < 0) return this.closeWith(conn, CloseReasons.sessionTableFull);
       metrics.sessionOpened();
-      return this.welcome(conn, this.adopt(slot, given, conn), false);
+      return this.welcome(conn, slot, given.combo, false);
     }
     const routedRight = conn.urlSessionId === null || conn.urlSessionId === resume.sessionId;
     const at = resume.epoch === epoch && routedRight ? slots.parseId(resume.sessionId) : null;
@@ -251,13 +267,13 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     if (got.kind === 'mine') {
       // A second connection for a session of this worker: the older one gets 4002, then the session is free to take.
       const previous = this.attached.get(slot);
-      if (previous !== undefined) this.closeWith(previous.attachedTo, CloseReasons.sessionReplaced);
+      if (previous !== undefined) this.closeWith(previous, CloseReasons.sessionReplaced);
       else slots.release(slot, this.owner, this.deps.nowMs());
       got = slots.acquire(slot, gen, this.owner);
     }
     if (got.kind === 'taken') {
       this.deps.metrics.sessionResumed();
-      return this.welcome(conn, this.adopt(slot, given, conn), true);
+      return this.welcome(conn, slot, given.combo, true);
     }
     if (got.kind === 'owned' && mayAsk && this.deps.askRelease !== undefined) {
       // Another worker's connection has it: that one gets 4002 there, then this one takes it.
@@ -279,32 +295,22 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     this.closeWith(conn, CloseReasons.sessionNotResumable);
   }
 
-  /** This worker's working copy of the session in `slot`, which it owns now, attached to `conn`. */
-  private adopt(slot: number, given: { labels: Readonly<Record<string, string>>; combo: number }, conn: ClientConnection): Session<ClientConnection> {
-    const { slots, options } = this.deps;
-    const now = this.deps.nowMs();
-    const rate = options.maxSamplesPerSecond;
-    const drop = slots.dropBucket(slot);
-    const session: Session<ClientConnection> = {
-      slot, id: slots.idOf(slot), token: slots.tokenOf(slot), labels: given.labels, combo: given.combo,
-      lastAppliedSeq: slots.seqOf(slot), attachedTo: conn, gauges: null,
-      sampleBudget: new TokenBucket(rate, rate * 10, now, slots.sampleBucket(slot)),
-      dropBudget: drop === null ? null : new TokenBucket(REPORTED_DROPS.perSecond, REPORTED_DROPS.burst, now, drop),
-    };
-    this.attached.set(slot, session);
-    return session;
-  }
-
-  private welcome(conn: ClientConnection, session: Session<ClientConnection>, resumed: boolean): void {
-    const { metrics, epoch, options } = this.deps;
+  /** The session in `slot`, which this worker owns now, attached to `conn`, which is welcomed. */
+  private welcome(conn: ClientConnection, slot: number, combo: number, resumed: boolean): void {
+    const { metrics, epoch, options, slots } = this.deps;
     const catalog = this.deps.whitelist.current.catalog;
-    conn.session = session;
+    conn.slot = slot;
+    conn.combo = combo;
+    conn.gauges = null;
     conn.phase = 'active';
-    metrics.connected(session.combo, 1);
+    this.attached.set(slot, conn);
+    metrics.connected(combo, 1);
+    // Id and token are derived from the slot when needed (here), not kept per session.
+    const sessionId = slots.idOf(slot);
     // Which worker serves which session (with workers the log line gets a worker field): for tests and debugging, never on the wire.
-    this.deps.log.debug({ session: session.id, resumed }, 'session attached');
+    this.deps.log.debug({ session: sessionId, resumed }, 'session attached');
     conn.peer.send(encodeWelcome({
-      sessionId: session.id, token: session.token, epoch, lastAppliedSeq: session.lastAppliedSeq, resumed,
+      sessionId, token: slots.tokenOf(slot), epoch, lastAppliedSeq: slots.seqOf(slot), resumed,
       flushIntervalMs: options.flushIntervalMs, idleTimeoutMs: options.idleTimeoutMs, catalog: catalog.wire,
       limits: { maxFrameBytes: options.maxFrameBytes, maxSamplesPerFrame: options.maxSamplesPerFrame, maxSampleValue: options.maxSampleValue, maxFramesPerSecond: options.maxFramesPerSecond },
     }, catalog.encodedWire, conn.version));
@@ -315,8 +321,8 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
    * back to the table (the caller then takes it). Nothing to do when it is not held here any more.
    */
   releaseSession(slot: number): void {
-    const session = this.attached.get(slot);
-    if (session !== undefined) this.closeWith(session.attachedTo, CloseReasons.sessionReplaced);
+    const conn = this.attached.get(slot);
+    if (conn !== undefined) this.closeWith(conn, CloseReasons.sessionReplaced);
   }
 
   /**
@@ -342,36 +348,39 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     return true;
   }
 
-  private delta(conn: ClientConnection, session: Session<ClientConnection>, delta: Delta, now: number): void {
+  private delta(conn: ClientConnection, delta: Delta, now: number): void {
+    const { slots } = this.deps;
+    const slot = conn.slot;
+    const lastAppliedSeq = slots.seqOf(slot);
     // Cumulative acks: a duplicate (a resend after a lost ack) is acknowledged again, never re-applied.
-    if (delta.seq <= session.lastAppliedSeq) return this.owe(conn, session.lastAppliedSeq, 0);
-    if (delta.seq !== session.lastAppliedSeq + 1) return this.closeWith(conn, CloseReasons.sequenceGap);
+    if (delta.seq <= lastAppliedSeq) return this.owe(conn, lastAppliedSeq, 0);
+    if (delta.seq !== lastAppliedSeq + 1) return this.closeWith(conn, CloseReasons.sequenceGap);
     const { store, catalog } = this.deps.whitelist.current;
     if (delta.catalogVersion !== catalog.wire.version) return this.closeWith(conn, CloseReasons.catalogChanged);
     if (delta.samples.length > this.deps.options.maxSamplesPerFrame) return this.closeWith(conn, CloseReasons.tooManySamples);
 
     const metrics = this.deps.metrics;
     let applied = 0;
-    store.frameStart(session.slot, delta.seq);
+    store.frameStart(slot, delta.seq);
     // Samples beyond the session's budget are dropped (counted), the rest of the frame applies.
-    const allowed = session.sampleBudget.takeUpTo(now, delta.samples.length);
+    const rate = this.deps.options.maxSamplesPerSecond;
+    const allowed = slots.takeSamples(slot, now, delta.samples.length, rate, rate * 10);
     const rateLimited = delta.samples.length - allowed;
     if (rateLimited > 0) this.rejected.set(RejectReason.RATE_LIMITED, rateLimited);
-    const gauges = (session.gauges ??= new Map());
+    const gauges = (conn.gauges ??= new Map());
     for (let i = 0; i < allowed; i++) {
       const reason = store.apply(delta.samples[i], gauges);
       if (reason === null) applied++;
       else this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     }
     // The frame is in once its seq is in the slot: a worker that dies before this line has it taken back.
-    session.lastAppliedSeq = delta.seq;
-    this.deps.slots.setSeq(session.slot, delta.seq);
+    slots.setSeq(slot, delta.seq);
     store.frameDone();
     if (this.rejected.size > 0) {
       for (const [reason, n] of this.rejected) metrics.rejected(reason, n);
       this.rejected.clear();
     }
-    if (delta.drops.size > 0) this.countReportedDrops(session, delta.drops, now);
+    if (delta.drops.size > 0) this.countReportedDrops(slot, delta.drops, now);
     metrics.samplesApplied(applied);
     // from the frame's arrival: decode, checks and apply (one clock read fewer per frame)
     metrics.frameApplied((this.deps.nowMs() - now) / 1000);
@@ -380,11 +389,10 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
   }
 
   /** What the client says it dropped: known reasons only, capped per frame and per session over time. */
-  private countReportedDrops(session: Session<ClientConnection>, drops: ReadonlyMap<string, number>, now: number): void {
-    const budget = (session.dropBudget ??= new TokenBucket(REPORTED_DROPS.perSecond, REPORTED_DROPS.burst, now));
+  private countReportedDrops(slot: number, drops: ReadonlyMap<string, number>, now: number): void {
     for (const [reason, n] of drops) {
       if (n <= 0 || this.deps.metrics.layout.dropped(reason) < 0) continue;
-      const granted = budget.takeUpTo(now, Math.min(n, MAX_REPORTED_DROPS_PER_FRAME));
+      const granted = this.deps.slots.takeDrops(slot, now, Math.min(n, MAX_REPORTED_DROPS_PER_FRAME), REPORTED_DROPS.perSecond, REPORTED_DROPS.burst);
       if (granted > 0) this.deps.metrics.clientDropped(reason, granted);
     }
   }
@@ -449,22 +457,23 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     this.countServerClose(reason);
     this.detach(conn, reason === CloseReasons.goodbye);
     conn.phase = 'closing';
-    conn.closingSinceMs = this.deps.nowMs();
+    conn.sinceMs = this.deps.nowMs();
     conn.peer.close(reason.code, reason.reason);
   }
 
   /** Takes the connection's session off it: out of connected_clients, its gauge parts gone. */
   private detach(conn: ClientConnection, endSession: boolean): void {
-    const session = conn.session;
-    conn.session = null;
-    if (session === null || session.attachedTo !== conn) return;
+    const slot = conn.slot;
+    if (slot < 0) return;
+    conn.slot = -1;
     const { slots, metrics } = this.deps;
-    metrics.connected(session.combo, -1);
-    if (session.gauges !== null) this.deps.whitelist.current.store.removeGaugeParts(session.gauges);
-    this.attached.delete(session.slot);
-    if (endSession) return slots.end(session.slot, this.owner);
-    slots.saveBuckets(session.slot, session.sampleBudget.state, session.dropBudget?.state ?? null);
-    slots.release(session.slot, this.owner, this.deps.nowMs());
+    metrics.connected(conn.combo, -1);
+    if (conn.gauges !== null) this.deps.whitelist.current.store.removeGaugeParts(conn.gauges);
+    conn.gauges = null;
+    this.attached.delete(slot);
+    // Its budgets and seq are in the slot already.
+    if (endSession) return slots.end(slot, this.owner);
+    slots.release(slot, this.owner, this.deps.nowMs());
   }
 
   /** Liveness and handshake deadlines for every connection; expiry of detached sessions. */
@@ -491,7 +500,7 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
    */
   async replaceCatalog(catalog: ServerCatalog, windowMs: number, region: SharedArrayBuffer | null = null): Promise<number> {
     const seriesKept = this.deps.whitelist.replace(catalog, region);
-    for (const session of this.attached.values()) session.gauges = null;
+    for (const conn of this.attached.values()) conn.gauges = null;
     await this.closeAllSpread(CloseReasons.catalogChanged, windowMs);
     return seriesKept;
   }

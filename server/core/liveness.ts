@@ -28,7 +28,7 @@ export function sweepConnections(
   const { idleTimeoutMs, handshakeTimeoutMs } = deadlines;
   for (const conn of connections) {
     if (conn.phase === 'hello' || conn.phase === 'resuming') {
-      if (nowMs - conn.openedAtMs >= handshakeTimeoutMs) closeWith(conn, CloseReasons.handshakeTimeout);
+      if (nowMs - conn.sinceMs >= handshakeTimeoutMs) closeWith(conn, CloseReasons.handshakeTimeout);
     } else if (conn.phase === 'active') {
       const silentMs = nowMs - conn.lastSeenMs;
       if (silentMs >= idleTimeoutMs) {
@@ -38,7 +38,7 @@ export function sweepConnections(
         conn.pingSentAtMs = nowMs;
         conn.peer.ping();
       }
-    } else if (conn.phase === 'closing' && nowMs - conn.closingSinceMs >= CLOSE_GRACE_MS) {
+    } else if (conn.phase === 'closing' && nowMs - conn.sinceMs >= CLOSE_GRACE_MS) {
       conn.peer.terminate();
     }
   }

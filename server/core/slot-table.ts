@@ -37,6 +37,7 @@ const SAMPLE_TOKENS = 3;
 const SAMPLE_AT = 4;
 const DROP_TOKENS = 5;
 const DROP_AT = 6;
+// takeFrom() reads a bucket as tokens, then its clock in the next field.
 const TOKEN_AT = 56;
 // Int32 header fields
 const USED = 0;
@@ -287,7 +288,40 @@ export class SlotTable {
     return Number.isNaN(tokens) ? null : { tokens, atMs: this.f64[f + DROP_AT]! };
   }
 
-  /** The owner saves its budgets before it gives the session up. */
+  /**
+   * The owner takes as many of `n` tokens as the session's samples budget holds (`ratePerSecond`,
+   * at most `capacity`), in place in the slot: no copy of it lives outside the table, so there is
+   * nothing to save when the session is given up.
+   */
+  takeSamples(slot: number, nowMs: number, n: number, ratePerSecond: number, capacity: number): number {
+    return this.takeFrom(this.f(slot) + SAMPLE_TOKENS, nowMs, n, ratePerSecond, capacity);
+  }
+
+  /** The same for the budget of reported drops, which starts full the first time the session reports any. */
+  takeDrops(slot: number, nowMs: number, n: number, ratePerSecond: number, capacity: number): number {
+    const at = this.f(slot) + DROP_TOKENS;
+    if (Number.isNaN(this.f64[at])) {
+      this.f64[at] = capacity;
+      this.f64[at + 1] = nowMs;
+    }
+    return this.takeFrom(at, nowMs, n, ratePerSecond, capacity);
+  }
+
+  /** A token bucket (TokenBucket.takeUpTo) whose tokens are at f64[at] and its clock at f64[at + 1]. */
+  private takeFrom(at: number, nowMs: number, n: number, ratePerSecond: number, capacity: number): number {
+    const f64 = this.f64;
+    let tokens = f64[at]!;
+    const elapsedMs = nowMs - f64[at + 1]!;
+    if (elapsedMs > 0) {
+      tokens = Math.min(capacity, tokens + (elapsedMs * ratePerSecond) / 1000);
+      f64[at + 1] = nowMs;
+    }
+    const got = Math.min(n, Math.floor(tokens));
+    f64[at] = tokens - got;
+    return got;
+  }
+
+  /** Sets the budgets as saved elsewhere (tests; takeSamples/takeDrops keep them in place). */
   saveBuckets(slot: number, sample: BucketState, drop: BucketState | null): void {
     const f = this.f(slot);
     this.f64[f + SAMPLE_TOKENS] = sample.tokens;

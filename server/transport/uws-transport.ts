@@ -28,11 +28,10 @@ import type {
 import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
 import { freePort } from './free-port.js';
-import { GuardedPeer } from './guarded-peer.js';
+import { GuardedPeer, type PeerShared } from './guarded-peer.js';
 import { BODY_REFUSED, INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, announcesBody, checkHeadersTimeout, parseProtocols, statusLine } from './http-parts.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
-  ConnectionHandlers,
   HttpHandler,
   HttpRequest,
   HttpResponse,
@@ -132,7 +131,10 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   const app = options.tls === undefined ? uws.App() : await createSslApp(uws, options.tls);
   // A library typing gap, not untrusted data: the runtime has these (the tests exercise both).
   const appRuntime = app as unknown as AppRuntime;
-  const live = new Set<UwsPeer<S>>();
+  // Open peers, for a close() that must end them itself: only where the App has no close() (older
+  // builds), else an entry per idle socket would be kept for nothing.
+  const live = typeof appRuntime.close === 'function' ? null : new Set<UwsPeer<S>>();
+  const shared: UwsShared<S> = { handlers, log, maxBackpressureBytes, live };
   let accepting = true;
 
   app.ws<UserData<S>>('/*', {
@@ -172,9 +174,9 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
       // Set by our upgrade handler, which every uWS open follows exactly once.
       const request = data.request!;
       data.request = null;
-      const peer = new UwsPeer(ws, handlers, maxBackpressureBytes, log, live);
+      const peer = new UwsPeer(ws, shared);
       data.peer = peer;
-      live.add(peer);
+      live?.add(peer);
       peer.open(request, data.protocol);
     },
     // The send queue emptied: a close waiting behind it can go now.
@@ -235,7 +237,7 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
     stopAccepting();
     // app.close() also drops keep-alive HTTP connections and runs every close handler synchronously.
     if (typeof appRuntime.close === 'function') appRuntime.close();
-    for (const peer of [...live]) peer.terminate();
+    if (live !== null) for (const peer of [...live]) peer.terminate();
     // onClose calls were queued as microtasks during the calls above and run before this resumes,
     // so they have all happened when close() resolves.
     await Promise.resolve();
@@ -256,18 +258,20 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
   };
 };
 
-class UwsPeer<S> extends GuardedPeer<S> {
+interface UwsShared<S> extends PeerShared<S> {
+  readonly maxBackpressureBytes: number;
+  readonly live: Set<UwsPeer<S>> | null;
+}
+
+class UwsPeer<S> extends GuardedPeer<S, UwsShared<S>> {
   /** A close waiting for the send queue to empty. */
   #pendingClose: { readonly code: number; readonly reason: string } | null = null;
 
   constructor(
     private readonly ws: UwsWebSocket<UserData<S>>,
-    handlers: ConnectionHandlers<S>,
-    private readonly maxBackpressureBytes: number,
-    log: Logger,
-    private readonly live: Set<UwsPeer<S>>,
+    shared: UwsShared<S>,
   ) {
-    super(handlers, log);
+    super(shared);
   }
 
   open(request: UpgradeRequest, protocol: string | null): void {
@@ -276,7 +280,7 @@ class UwsPeer<S> extends GuardedPeer<S> {
 
   /** From the uWS close handler, whoever closed: the socket is gone. */
   closed(code: number, reason: string): void {
-    this.live.delete(this);
+    this.shared.live?.delete(this);
     this.reportGone(code, reason);
   }
 
@@ -292,7 +296,7 @@ class UwsPeer<S> extends GuardedPeer<S> {
     // with a reason, on the send that crossed the limit. The peer is not reading, so a close frame
     // queued behind the backlog would never reach it: drop the socket. After a plain success nothing
     // is queued, so the native getBufferedAmount() call (one per ack) is only made when bytes stayed.
-    if (status === SEND_DROPPED || (status !== SEND_SUCCESS && this.ws.getBufferedAmount() > this.maxBackpressureBytes)) {
+    if (status === SEND_DROPPED || (status !== SEND_SUCCESS && this.ws.getBufferedAmount() > this.shared.maxBackpressureBytes)) {
       this.closeByTransport(CloseReasons.sendQueueFull);
     }
   }

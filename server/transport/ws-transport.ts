@@ -22,12 +22,11 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
-import { GuardedPeer } from './guarded-peer.js';
+import { GuardedPeer, type PeerShared } from './guarded-peer.js';
 import { BODY_REFUSED, INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, announcesBody, checkHeadersTimeout, parseProtocols, splitUrl } from './http-parts.js';
 import { limitRequestsInFlight } from './node-http-limits.js';
 import { decideUpgrade } from './upgrade-decision.js';
 import type {
-  ConnectionHandlers,
   HttpHandler,
   HttpRequest,
   RunningTransport,
@@ -44,6 +43,7 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   // Read before anything listens, so that a bad file fails start-up with its name.
   const tls = options.tls === undefined ? undefined : await readTlsFiles(options.tls);
   const live = new Set<WsPeer<S>>();
+  const shared: WsShared<S> = { handlers, log, maxBackpressureBytes, live };
   /** Subprotocol picked by checkUpgrade, read back by ws' handleProtocols for the same request. */
   const chosenProtocol = new WeakMap<IncomingMessage, string>();
   let accepting = true;
@@ -53,8 +53,9 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     maxPayload: options.maxPayloadBytes,
     // Compression costs CPU and memory per socket and invites zip bombs; frames are small msgpack.
     perMessageDeflate: false,
-    // The transport's own `live` set tracks peers; ws' set also holds sockets still closing.
-    clientTracking: true,
+    // The transport's own `live` set tracks every peer until its socket is gone; a Set and a listener
+    // per socket in ws as well would only cost memory.
+    clientTracking: false,
     // ws calls this only when the client offered subprotocols; false means "echo none".
     handleProtocols: (offered, request) => {
       const chosen = chosenProtocol.get(request);
@@ -76,20 +77,26 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   server.on('error', (err) => log.error({ err }, 'http server error'));
   // Every TCP connection holds a descriptor from accept on, upgraded or not: past maxSockets (or while
   // paused for want of descriptors) a new one is closed as it arrives, before it can sit there silent.
+  // Listeners shared by every socket, not a closure per socket: an idle WebSocket lives for days.
   let sockets = 0;
   let paused = false;
+  const socketClosed = (): void => {
+    sockets--;
+  };
+  const upgradeSocketError = (err: Error): void => log.debug({ err }, 'upgrade socket error');
   server.on('connection', (socket: Duplex) => {
     if (paused || sockets >= options.maxSockets) {
       socket.destroy();
       return;
     }
     sockets++;
-    socket.once('close', () => sockets--);
+    // A socket emits 'close' once.
+    socket.on('close', socketClosed);
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Before anything else: a reset from the peer must not become an uncaught 'error'.
-    socket.on('error', (err) => log.debug({ err }, 'upgrade socket error'));
+    socket.on('error', upgradeSocketError);
     if (!accepting) {
       refuseUpgrade(socket, 503, 'server is shutting down');
       return;
@@ -113,7 +120,7 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     // or ws answers the handshake itself (400 for a bad key or version).
     wss.handleUpgrade(req, socket, head, (ws) => {
       const protocol = ws.protocol === '' ? null : ws.protocol;
-      const peer = new WsPeer(ws, handlers, maxBackpressureBytes, log, live);
+      const peer = new WsPeer(ws, shared);
       live.add(peer);
       peer.open(request, protocol);
     });
@@ -158,8 +165,8 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     },
     async close() {
       stopAccepting();
+      // Every upgraded socket has its peer in `live` until it is gone (one whose onOpen threw was terminated at once).
       for (const peer of [...live]) peer.terminate();
-      for (const ws of wss.clients) ws.terminate();
       server.closeAllConnections();
       wss.close();
       await serverClosed;
@@ -207,33 +214,54 @@ const MAX_FRAMES_AFTER_CLOSE = 16;
 /** How long a flooder's paused socket stays before it is dropped: the close frame's time to get out. */
 const FLOODER_LINGER_MS = 500;
 
-class WsPeer<S> extends GuardedPeer<S> {
+interface WsShared<S> extends PeerShared<S> {
+  readonly maxBackpressureBytes: number;
+  readonly live: Set<WsPeer<S>>;
+}
+
+class WsPeer<S> extends GuardedPeer<S, WsShared<S>> {
   #framesAfterClose = 0;
 
   constructor(
     private readonly ws: WebSocket,
-    handlers: ConnectionHandlers<S>,
-    private readonly maxBackpressureBytes: number,
-    log: Logger,
-    private readonly live: Set<WsPeer<S>>,
+    shared: WsShared<S>,
   ) {
-    super(handlers, log);
+    super(shared);
   }
 
   open(request: UpgradeRequest, protocol: string | null): void {
-    const { ws } = this;
-    ws.on('error', (err) => this.log.debug({ err }, 'websocket error'));
-    // One closure per connection and event, none per frame.
-    ws.on('message', (data: RawData, isBinary: boolean) => (this.closing ? this.readAfterClose() : this.deliver(bytesOf(data), isBinary)));
-    ws.on('pong', () => (this.closing ? this.readAfterClose() : this.pongReceived()));
+    const ws = this.ws as PeerSocket;
+    // Listeners shared by every socket, finding their peer on it: none per connection, none per frame.
+    ws[PEER] = this;
+    ws.on('error', onSocketError);
+    ws.on('message', onSocketMessage);
+    ws.on('pong', onSocketPong);
     // ws has already queued the pong (autoPong) when it emits 'ping'.
-    ws.on('ping', () => (this.closing ? this.readAfterClose() : this.pingReceived()));
-    // Passes the peer's code through: 1005 for a close frame without a code, 1006 for none at all.
-    ws.on('close', (code: number, reason: Buffer) => {
-      this.live.delete(this);
-      this.reportGone(code, reason.toString());
-    });
+    ws.on('ping', onSocketPing);
+    ws.on('close', onSocketClose);
     if (!this.openWith(request, protocol)) ws.terminate();
+  }
+
+  /** From ws' events (the listeners below). */
+  received(data: RawData, isBinary: boolean): void {
+    if (this.closing) this.readAfterClose();
+    else this.deliver(bytesOf(data), isBinary);
+  }
+
+  controlReceived(ping: boolean): void {
+    if (this.closing) this.readAfterClose();
+    else if (ping) this.pingReceived();
+    else this.pongReceived();
+  }
+
+  socketError(err: Error): void {
+    this.shared.log.debug({ err }, 'websocket error');
+  }
+
+  /** Passes the peer's code through: 1005 for a close frame without a code, 1006 for none at all. */
+  socketClosed(code: number, reason: Buffer): void {
+    this.shared.live.delete(this);
+    this.reportGone(code, reason.toString());
   }
 
   send(bytes: Uint8Array): void {
@@ -242,7 +270,7 @@ class WsPeer<S> extends GuardedPeer<S> {
     this.ws.send(bytes, { binary: true });
     // The peer is not reading: a close frame queued behind the backlog would never reach it, so the
     // socket is dropped now (uWS does the same).
-    if (this.ws.bufferedAmount > this.maxBackpressureBytes) this.closeByTransport(CloseReasons.sendQueueFull);
+    if (this.ws.bufferedAmount > this.shared.maxBackpressureBytes) this.closeByTransport(CloseReasons.sendQueueFull);
   }
 
   close(code: number, reason: string): void {
@@ -283,10 +311,29 @@ class WsPeer<S> extends GuardedPeer<S> {
     } catch (err) {
       // ws throws on a code it may not send or a reason over 123 bytes: a caller bug, but one that
       // must not escape from a timer and take the process down.
-      this.log.error({ err, code }, 'invalid close code or reason; terminating instead');
+      this.shared.log.error({ err, code }, 'invalid close code or reason; terminating instead');
       this.ws.terminate();
     }
   }
+}
+
+const PEER = Symbol('promstream peer');
+type PeerSocket = WebSocket & { [PEER]: WsPeer<unknown> };
+
+function onSocketError(this: WebSocket, err: Error): void {
+  (this as PeerSocket)[PEER].socketError(err);
+}
+function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as PeerSocket)[PEER].received(data, isBinary);
+}
+function onSocketPing(this: WebSocket): void {
+  (this as PeerSocket)[PEER].controlReceived(true);
+}
+function onSocketPong(this: WebSocket): void {
+  (this as PeerSocket)[PEER].controlReceived(false);
+}
+function onSocketClose(this: WebSocket, code: number, reason: Buffer): void {
+  (this as PeerSocket)[PEER].socketClosed(code, reason);
 }
 
 function bytesOf(data: RawData): Uint8Array {
