@@ -15,7 +15,8 @@
  * - uWS gives JavaScript no handle on an HTTP connection, and parses every pipelined request it has
  *   read, whether or not the peer reads the answers. What bounds a connection is uWS's refusal to
  *   parse a request behind an unfinished answer: answers with a body are streamed with tryEnd(), and
- *   answers without body bytes (HEAD, 304) end their connection (write()).
+ *   answers without body bytes (HEAD, 304) end their connection (write(); how differs by build,
+ *   uwsBodilessAnswers()).
  */
 import type { Logger } from 'pino';
 import type {
@@ -114,6 +115,24 @@ export function uwsHttpTimeoutMs(version: string): { readonly earliest: number; 
   return { earliest: 8_000, latest: 36_000 };
 }
 
+/**
+ * How an answer without body bytes (HEAD, 304) is kept from letting pipelined requests pile up (write()).
+ * The builds differ in what tryEnd(empty, n) does, measured here:
+ * - 'tryEnd' (@trufflesuite 20.30): tryEnd(empty, n) leaves the answer unfinished ([true, false]): uWS
+ *   waits for n body bytes, so it parses nothing behind it, and JavaScript closes the connection after
+ *   the turn. endWithoutBody(n, true) there leaves the connection open with no timeout.
+ * - 'deferred' (@btc-vision 20.57, and builds not measured): tryEnd(empty, n) finishes the answer at
+ *   once ([true, true]), the connection stays open and every pipelined request behind it is answered
+ *   (8 000 of 8 000); closing that response afterwards throws, and an exception in a setImmediate ends
+ *   the process: one HEAD took the server down. endWithoutBody(n, true) inside the handler closes, but
+ *   only after parsing ~135 more requests of that read. So nothing is written in the handler: the
+ *   answer, unfinished, makes uWS close the connection unanswered when a request behind it is parsed;
+ *   after the turn it is written with endWithoutBody(n, true), and uWS closes the connection after it.
+ */
+export function uwsBodilessAnswers(version: string): 'tryEnd' | 'deferred' {
+  return /^20\.30\./.test(version) ? 'tryEnd' : 'deferred';
+}
+
 export const startUwsTransport: StartTransport = async <S>(options: TransportOptions<S>): Promise<RunningTransport> => {
   const loaded = await loadUws();
   if (loaded.uws === null) throw new PromstreamError(ErrorCode.TRANSPORT_UNAVAILABLE, `the uws transport is unavailable: ${loaded.error.message}`, { cause: loaded.error });
@@ -190,7 +209,8 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
     close: (ws, code, message) => ws.getUserData().peer?.closed(code, Buffer.from(message).toString()),
   });
 
-  app.any('/*', (res, req) => answerHttp(options.http, accepting, res, req, log));
+  const bodiless = uwsBodilessAnswers(loaded.build.version);
+  app.any('/*', (res, req) => answerHttp(options.http, accepting, res, req, log, bodiless));
 
   const listenOn = (port: number): Promise<us_listen_socket | false> =>
     new Promise((resolve) => appRuntime.listen(options.host, port, options.reusePort === true ? 0 : LIBUS_LISTEN_EXCLUSIVE_PORT, resolve));
@@ -403,12 +423,12 @@ function watchAborted(res: UwsHttpResponse): Answer {
   return answer;
 }
 
-function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpResponse, req: UwsHttpRequest, log: Logger): void {
+function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpResponse, req: UwsHttpRequest, log: Logger, bodiless: 'tryEnd' | 'deferred'): void {
   // Some answers finish after this call (write(), refuseLater()); once aborted, uWS calls nothing
   // more of it (onWritable included).
   const answer = watchAborted(res);
   if (!accepting) {
-    write(res, answer, 'GET', SHUTTING_DOWN, true);
+    write(res, answer, 'GET', SHUTTING_DOWN, true, bodiless);
     return;
   }
   const headers: Record<string, string> = Object.create(null);
@@ -431,7 +451,7 @@ function answerHttp(handler: HttpHandler, accepting: boolean, res: UwsHttpRespon
     log.error({ err, path: request.path }, 'http handler threw');
     response = INTERNAL_ERROR;
   }
-  write(res, answer, method, response ?? NOT_FOUND, false);
+  write(res, answer, method, response ?? NOT_FOUND, false, bodiless);
 }
 
 interface Answer {
@@ -451,33 +471,57 @@ const EMPTY = new Uint8Array(0);
  * - Without body bytes (HEAD, 304) uWS would consider the answer finished at once, whether or not
  *   its head left, and parse on: such answers would pile up without bound. So the answer is
  *   announced with the length of its representation (HEAD: the body's; 304: the Content-Length the
- *   route gives, that of its 200) and left unfinished, which stops the parsing, and its connection is
- *   closed right after this event-loop turn (Connection: close tells the client so): one such answer
- *   per connection. (endWithoutBody(n) would do the first half and lose the second: the JavaScript
- *   object is gone, and the connection stays open with no timeout at all, measured past 20 s.)
+ *   route gives, that of its 200), is unfinished during the handler, which stops the parsing, and
+ *   its connection is closed right after this event-loop turn (Connection: close tells the client
+ *   so): one such answer per connection. How depends on the build (uwsBodilessAnswers()): 20.30 is
+ *   left waiting for body bytes by tryEnd(empty, n) and closed by JavaScript after the turn; 20.57,
+ *   whose tryEnd(empty, n) finishes at once, gets nothing in the handler and endWithoutBody(n, true)
+ *   after the turn. (endWithoutBody(n) on 20.30 would lose the close: the JavaScript object is gone,
+ *   and the connection stays open with no timeout at all, measured past 20 s.)
  * - closeConnection (shutting down): end(body, true).
  */
-function write(res: UwsHttpResponse, answer: Answer, method: string, response: HttpResponse, closeConnection: boolean): void {
+function write(res: UwsHttpResponse, answer: Answer, method: string, response: HttpResponse, closeConnection: boolean, bodiless: 'tryEnd' | 'deferred'): void {
   const body = typeof response.body === 'string' ? Buffer.from(response.body) : (response.body ?? EMPTY);
   let declaredLength = 0;
-  res.writeStatus(statusLine(response.status));
+  const headers: Array<readonly [string, string]> = [];
   for (const [name, value] of Object.entries(response.headers ?? {})) {
     const lower = name.toLowerCase();
     // uWS writes Content-Length (and for end(…, true) Connection) itself; a second one would corrupt the response.
     if (lower === 'content-length') declaredLength = Number(value);
-    else if (lower !== 'connection') res.writeHeader(name, value);
+    else if (lower !== 'connection') headers.push([name, value]);
   }
+  const writeHead = (): void => {
+    res.writeStatus(statusLine(response.status));
+    for (const [name, value] of headers) res.writeHeader(name, value);
+  };
   // HEAD carries the body it would send; a 304 carries none, but the route's Content-Length.
   const representationLength = body.byteLength > 0 ? body.byteLength : declaredLength;
   if ((method === 'HEAD' || body.byteLength === 0) && Number.isSafeInteger(representationLength) && representationLength > 0) {
+    if (bodiless === 'deferred') {
+      // Unfinished until after this turn: a request behind it in the same read closes the connection unanswered.
+      setImmediate(() => {
+        // closeConnection: uWS writes Connection: close and closes once the head is out.
+        if (answer.aborted) return;
+        res.cork(() => {
+          writeHead();
+          res.endWithoutBody(representationLength, true);
+        });
+      });
+      return;
+    }
+    writeHead();
     res.writeHeader('connection', 'close');
     // [true, false]: uWS now waits for representationLength body bytes, which never come.
-    res.tryEnd(EMPTY, representationLength);
-    setImmediate(() => {
-      if (!answer.aborted) res.close();
-    });
+    const [, done] = res.tryEnd(EMPTY, representationLength);
+    // done: a build that finished the answer after all (not 20.30); touching it now would throw.
+    if (!done) {
+      setImmediate(() => {
+        if (!answer.aborted) res.close();
+      });
+    }
     return;
   }
+  writeHead();
   if (closeConnection || body.byteLength === 0) {
     // An empty 200 (none of our routes has one) or a refusal: uWS parses what it has read already,
     // then closes the connection.

@@ -56,6 +56,18 @@ const NOT_HERE: Readonly<Record<string, string>> = {
   'test/node-lines.test.ts': "fetches Node 24 for the host's CLI; here Node 24 is the image's own",
 };
 
+/**
+ * Tests that cannot apply on Node 24 and are skipped there by design, by file and test title, and why.
+ * Every other skipped test fails the run.
+ */
+const SKIPPED_ON_NODE_24: ReadonlyArray<readonly [file: string, title: string, why: string]> = [
+  [
+    'test/e2e/workers.test.ts',
+    '--workers 2 is refused with the reason; auto runs one worker and says why',
+    'Node ≥ 22.12 shares a port between threads (nodeSharesPorts), so nothing is refused; it runs on the host (Node 20)',
+  ],
+];
+
 const progress = progressLog('uws-trixie');
 
 /** Files that define uWS variants of tests (through the helpers of test/support). */
@@ -149,7 +161,13 @@ describeWithPodman('the transport tests on Node 24 + uWebSockets.js 20.57 in Deb
     const failed = r.testResults.flatMap((f) => f.assertionResults.filter((t) => t.status === 'failed').map((t) => `${path.relative('/app', f.name)} > ${[...t.ancestorTitles, t.title].join(' > ')}`));
     expect(failed, output.slice(-6000)).toEqual([]);
     expect(r.numFailedTests).toBe(0);
-    expect(r.numPendingTests + r.numTodoTests).toBe(0);
+    const skipped = r.testResults.flatMap((f) =>
+      f.assertionResults
+        .filter((t) => t.status !== 'passed' && t.status !== 'failed')
+        .filter((t) => !SKIPPED_ON_NODE_24.some(([file, title]) => path.relative('/app', f.name) === file && t.title === title))
+        .map((t) => `${path.relative('/app', f.name)} > ${[...t.ancestorTitles, t.title].join(' > ')} (${t.status})`),
+    );
+    expect(skipped, 'skipped tests not in SKIPPED_ON_NODE_24').toEqual([]);
     expect(r.testResults.map((f) => path.relative('/app', f.name)).sort()).toEqual([...TRANSPORT_TEST_FILES].sort());
     // Each file with transport variants ran its uWS ones (the names carry the transport).
     const uwsPassed = new Map<string, number>();
