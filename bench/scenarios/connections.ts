@@ -11,9 +11,11 @@
  */
 import { ServerCatalog } from '../../server/core/catalog.js';
 import { loadWhitelist } from '../../server/index.js';
+import { admittedSockets } from '../../server/setup/descriptor-guard.js';
 import { nodeSharesPorts } from '../../server/setup/workers-choice.js';
 import type { BenchChild } from '../processes/child-process.js';
 import { BenchContext, pause, pollUntil } from './context.js';
+import { BenchUsageError } from '../options.js';
 import { listenOverflows, openFileLimits } from '../report/machine.js';
 import { scrape } from '../report/metrics-probe.js';
 import { fmtInt, fmtKiB, fmtMiB, fmtPct, fmtRate, fmtRatio } from '../report/report.js';
@@ -27,8 +29,8 @@ import type { CatalogMetric } from '../../protocol/index.js';
 const CLIENTS_PER_GENERATOR = 5000;
 /** Ports per source address used at most (of ~28 k ephemeral ones). */
 const CLIENTS_PER_SOURCE_ADDRESS = 10_000;
-/** Descriptors the server needs besides client sockets (listeners, metrics, stdio, epoll, libuv). */
-const SERVER_FD_MARGIN = 150;
+/** Sockets below the server's admission cap left free: the warm-up's and the scrapes' connections. */
+const SESSION_SLACK = 50;
 
 export interface ConnectionFigures {
   /** The transport, with ", --workers N" for more than one event loop. */
@@ -92,9 +94,15 @@ function stormSpread(cuts: readonly FleetCutResult[]): Pick<StormFigures, 'backP
 
 /** Sessions to open: --clients, or what one server process may hold open. */
 export function sessionCount(ctx: BenchContext): number {
-  if (ctx.options.clients !== null) return ctx.options.clients;
+  const cap = admittedSockets(openFileLimits().hard);
+  if (ctx.options.clients !== null) {
+    if (ctx.options.clients > cap) throw new BenchUsageError(`--clients ${ctx.options.clients}: a server with ${openFileLimits().hard} open files admits at most ${cap} connections (raise ulimit -n)`);
+    return ctx.options.clients;
+  }
   if (ctx.options.quick) return 100;
-  return Math.min(openFileLimits().hard - SERVER_FD_MARGIN, 50_000);
+  // The server admits what its open-files limit leaves after its reserve (server/setup/descriptor-guard.ts):
+  // asking for more would leave the rest refused with 1013 until the opening times out.
+  return Math.min(cap - SESSION_SLACK, 50_000);
 }
 
 const stormTransport = (ctx: BenchContext): 'uws' | 'ws' => ctx.options.transports[0]!;

@@ -31,6 +31,14 @@ export function reserveFor(limit: number): number {
   return Math.max(32, Math.min(256, Math.floor(limit * 0.05)));
 }
 
+/** Descriptors a running server holds besides client sockets: stdio, epoll, listeners, libuv's, pino's. */
+export const BASELINE_DESCRIPTORS = 64;
+
+/** Client sockets a server admits with an open-files limit of `limit`: what is left after its reserve and its own. */
+export function admittedSockets(limit: number): number {
+  return limit - reserveFor(limit) - BASELINE_DESCRIPTORS;
+}
+
 export interface AcceptSwitch {
   /** Stop taking new connections on the public side (existing ones stay). */
   pause(): void;

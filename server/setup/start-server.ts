@@ -14,15 +14,13 @@ import { selectTransport, type TransportLibrary } from '../transport/select-tran
 import type { TransportName } from '../transport/types.js';
 import { resolveOptions, type ServerOptions } from './options.js';
 import { VERSION } from '../package-root.js';
-import { DescriptorGuard, openFilesLimit, reserveFor } from './descriptor-guard.js';
+import { DescriptorGuard, admittedSockets, openFilesLimit, reserveFor } from './descriptor-guard.js';
 import { watchEventLoop } from '../scrape/loop-stats.js';
 import { startWorkerHost } from '../workers/supervisor.js';
 import { resolveWorkers } from './workers-choice.js';
 import type { Logger } from 'pino';
 import type { ResolvedServerOptions } from './options.js';
 
-/** Descriptors a running server holds besides client sockets: stdio, epoll, listeners, libuv's, pino's. */
-const BASELINE_DESCRIPTORS = 64;
 
 export { VERSION };
 
@@ -68,7 +66,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Open files bound the sockets before any option does: keep a reserve, and never admit past the rest.
   const fdLimit = openFilesLimit();
   const reserve = fdLimit === null ? 0 : reserveFor(fdLimit);
-  const maxSockets = fdLimit === null ? Infinity : fdLimit - reserve - BASELINE_DESCRIPTORS;
+  const maxSockets = fdLimit === null ? Infinity : admittedSockets(fdLimit);
   if (o.maxConnections > maxSockets) {
     log.warn({ maxConnections: o.maxConnections, openFilesLimit: fdLimit, usable: maxSockets }, `--max-connections is above what the open-files limit allows; admitting at most ${maxSockets} (raise ulimit -n)`);
   }
