@@ -116,17 +116,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const stopLoopWatch = watchEventLoop(block);
   const descriptors = reserve === 0 ? null : new DescriptorGuard(reserve, { pause: () => transport.pauseAccepting(), resume: () => transport.resumeAccepting() }, log, () => metrics.descriptorsExhausted.inc());
 
-  const catalog = whitelist.current.catalog;
-  log.info({
-    transport: name, transportLibrary: library, workers: 1, port: transport.port, metricsPort: metricsSide.port, epoch, metrics: catalog.entries.length,
-    series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
-  }, 'promstream listening');
+  logListening(log, { transport: name, transportLibrary: library, workers: 1, port: transport.port, metricsPort: metricsSide.port, epoch }, whitelist.current.catalog);
 
-  let stopping = false;
-  let reloading = false;
+  const reloads = new ReloadGuard(log, o.maxFrameBytes, () => whitelist.current.catalog, () => handler.live.size);
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
-    stopping = true;
+    reloads.stopping = true;
     closed ??= (async () => {
       ready = false;
       clearInterval(sweeper);
@@ -154,7 +149,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return handler.live.size;
     },
     async drain(windowMs = o.drainWindowMs) {
-      stopping = true;
+      reloads.stopping = true;
       ready = false;
       transport.stopAccepting();
       log.info({ clients: handler.live.size, windowMs }, 'draining: closing clients with 1012');
@@ -166,23 +161,50 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await close();
     },
     close,
-    async reload(next) {
-      if (stopping) throw new PromstreamError(ErrorCode.SERVER_STOPPING, 'the server is shutting down; not reloading');
-      if (reloading) throw new PromstreamError(ErrorCode.RELOAD_IN_PROGRESS, 'a reload is still reconnecting its clients; try again when it is done');
-      const current = whitelist.current.catalog;
-      const nextCatalog = catalogForReload(current, next, o.maxFrameBytes);
-      if (nextCatalog === null) return { catalogVersion: current.wire.version, changed: false };
-      reloading = true;
-      try {
-        log.info({ catalogVersion: nextCatalog.wire.version, metrics: nextCatalog.entries.length, clients: handler.live.size }, 'whitelist reloaded; reconnecting clients for the new catalogue');
-        const seriesKept = await handler.replaceCatalog(nextCatalog, o.drainWindowMs);
-        log.info({ catalogVersion: nextCatalog.wire.version, seriesKept }, 'every client reconnected for the new catalogue');
-      } finally {
-        reloading = false;
-      }
-      return { catalogVersion: nextCatalog.wire.version, changed: true };
-    },
+    reload: (next) => reloads.reload(next, async (nextCatalog) => ({ seriesKept: await handler.replaceCatalog(nextCatalog, o.drainWindowMs) })),
   };
+}
+
+/** The start-up line, the same for one event loop and for workers: where it listens and what it serves. */
+function logListening(log: Logger, where: Record<string, unknown>, catalog: ServerCatalog): void {
+  log.info({
+    ...where, metrics: catalog.entries.length, series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
+  }, 'promstream listening');
+}
+
+/**
+ * RunningServer.reload's rules, where the state is (one event loop or workers alike): one reload at a
+ * time, none once the server is stopping, nothing done for the catalogue already in force.
+ */
+class ReloadGuard {
+  /** Set by drain() and close(): reloads are refused from then on. */
+  stopping = false;
+  private reloading = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly maxFrameBytes: number,
+    private readonly current: () => ServerCatalog,
+    private readonly clients: () => number,
+  ) {}
+
+  /** Puts `next` in force through `apply`, which resolves once every client has the new catalogue (and says what to log). */
+  async reload(next: Whitelist, apply: (catalog: ServerCatalog) => Promise<Record<string, unknown>>): Promise<{ catalogVersion: number; changed: boolean }> {
+    if (this.stopping) throw new PromstreamError(ErrorCode.SERVER_STOPPING, 'the server is shutting down; not reloading');
+    if (this.reloading) throw new PromstreamError(ErrorCode.RELOAD_IN_PROGRESS, 'a reload is still reconnecting its clients; try again when it is done');
+    const current = this.current();
+    const nextCatalog = catalogForReload(current, next, this.maxFrameBytes);
+    if (nextCatalog === null) return { catalogVersion: current.wire.version, changed: false };
+    this.reloading = true;
+    try {
+      this.log.info({ catalogVersion: nextCatalog.wire.version, metrics: nextCatalog.entries.length, clients: this.clients() }, 'whitelist reloaded; reconnecting clients for the new catalogue');
+      const done = await apply(nextCatalog);
+      this.log.info({ catalogVersion: nextCatalog.wire.version, ...done }, 'every client reconnected for the new catalogue');
+    } finally {
+      this.reloading = false;
+    }
+    return { catalogVersion: nextCatalog.wire.version, changed: true };
+  }
 }
 
 /**
@@ -216,15 +238,11 @@ async function startWorkers(o: ResolvedServerOptions, raw: ServerOptions, w: Wor
   const host = await startWorkerHost({ options: o, raw, workers: w.workers, transport: w.transport, maxConnections: w.maxConnections, maxSockets: w.maxSockets, epoch: w.epoch, version: VERSION, log });
   const descriptors = w.reserve === 0 ? null : new DescriptorGuard(w.reserve, { pause: () => host.broadcastAccepting('pause'), resume: () => host.broadcastAccepting('resume') }, log, () => host.metrics.descriptorsExhausted.inc());
   let catalog = new ServerCatalog(o.whitelist);
-  log.info({
-    transport: w.transport, transportLibrary: w.library, workers: w.workers, port: host.port, metricsPort: host.metricsPort, epoch: w.epoch, metrics: catalog.entries.length,
-    series: catalog.entries.reduce((n, e) => n + e.seriesCount, 0), catalogVersion: catalog.wire.version,
-  }, 'promstream listening');
-  let stopping = false;
-  let reloading = false;
+  logListening(log, { transport: w.transport, transportLibrary: w.library, workers: w.workers, port: host.port, metricsPort: host.metricsPort, epoch: w.epoch }, catalog);
+  const reloads = new ReloadGuard(log, o.maxFrameBytes, () => catalog, () => host.connections);
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
-    stopping = true;
+    reloads.stopping = true;
     closed ??= (async () => {
       descriptors?.stop();
       await host.close();
@@ -242,29 +260,19 @@ async function startWorkers(o: ResolvedServerOptions, raw: ServerOptions, w: Wor
       return host.connections;
     },
     async drain(windowMs = o.drainWindowMs) {
-      stopping = true;
+      reloads.stopping = true;
       host.setReady(false);
       log.info({ clients: host.connections, windowMs, workers: host.liveWorkers }, 'draining: closing clients with 1012');
       await host.drain(windowMs);
       await close();
     },
     close,
-    async reload(next) {
-      if (stopping) throw new PromstreamError(ErrorCode.SERVER_STOPPING, 'the server is shutting down; not reloading');
-      if (reloading) throw new PromstreamError(ErrorCode.RELOAD_IN_PROGRESS, 'a reload is still reconnecting its clients; try again when it is done');
-      const nextCatalog = catalogForReload(catalog, next, o.maxFrameBytes);
-      if (nextCatalog === null) return { catalogVersion: catalog.wire.version, changed: false };
-      reloading = true;
-      try {
-        log.info({ catalogVersion: nextCatalog.wire.version, metrics: nextCatalog.entries.length, clients: host.connections }, 'whitelist reloaded; reconnecting clients for the new catalogue');
+    reload: (next) =>
+      reloads.reload(next, async (nextCatalog) => {
         await host.reload(next, nextCatalog);
         catalog = nextCatalog;
-        log.info({ catalogVersion: nextCatalog.wire.version }, 'every client reconnected for the new catalogue');
-      } finally {
-        reloading = false;
-      }
-      return { catalogVersion: nextCatalog.wire.version, changed: true };
-    },
+        return {};
+      }),
     crashWorker: (index) => host.crashWorker(index),
   };
 }
