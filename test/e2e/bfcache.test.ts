@@ -6,15 +6,13 @@
  * protocol (a BackForwardCacheRestore, no backForwardCacheNotUsed reasons), Firefox and WebKit through
  * the page's own pageshow with persisted. docs/BFCACHE-FINDINGS.md has the measurements behind the design.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type {} from '../../client/promstream-global.js';
 import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http/browser-script.js';
 import { startPageServer, type PageServer } from '../support/chromium.js';
 import { ENGINES, type EngineBrowser, type EngineTab } from '../support/engines/index.js';
-import { SNIPPET_PAGE_WHITELIST, snippetPageFromUrl, snippetPageQuery, type SnippetPageWindow } from '../support/engines/snippet-page.js';
+import { snippetPageFromUrl, snippetWhitelistFile, snippetPageQuery, type SnippetPageWindow } from '../support/engines/snippet-page.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
@@ -28,9 +26,9 @@ let agg: ServingCli;
 
 beforeAll(async () => {
   manifest = loadBrowserScript().manifest;
-  dir = mkdtempSync(path.join(tmpdir(), 'promstream-bfcache-'));
-  const whitelist = path.join(dir, 'whitelist.json');
-  writeFileSync(whitelist, JSON.stringify(SNIPPET_PAGE_WHITELIST));
+  const made = snippetWhitelistFile('promstream-bfcache-');
+  dir = made.dir;
+  const whitelist = made.file;
   // Cacheable pages: the page server's default no-store keeps a page out of Firefox's cache, and out of
   // Chromium's once it used a WebSocket (WebSocketUsedWithCCNS), whatever promstream does.
   const cacheable = { 'cache-control': 'no-cache' };

@@ -15,19 +15,12 @@ import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http
 import { renderSnippet } from '../../server/http/browser-snippet.js';
 import { describeWithChromium, launchChromium, startPageServer, type PageServer } from '../support/chromium.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { describeEachTransport, itEachTransport } from '../support/server-harness.js';
+import { describeEachTransport, itEachTransport, TEST_WHITELIST_FILE } from '../support/server-harness.js';
 import { REPO_ROOT, killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
 
 const PAGE_METRICS_WHITELIST = path.join(REPO_ROOT, 'examples', 'page-metrics-whitelist.json');
-const WHITELIST = {
-  allowedMetrics: [
-    { name: 'usage_total', help: 'feature use', type: 'counter', labels: [{ name: 'feature', allowedValues: ['a', 'b', 'c'] }] },
-    { name: 'rt_seconds', help: 'response time', type: 'histogram', labels: [{ name: 'host', allowedValues: ['x', 'y'] }], buckets: [0.1, 0.5, 1] },
-    { name: 'presenting', help: 'tabs presenting', type: 'gauge', labels: [] },
-  ],
-  sessionLabels: [{ name: 'app', allowedValues: ['student', 'teacher'] }],
-};
+const WHITELIST = TEST_WHITELIST_FILE;
 /** The server's own flush timer is far away: whatever arrives earlier came from flush, hidden or pagehide. */
 const SERVER_ARGS = ['--flush-interval', '30s'];
 const NONCE = 't3st-n0nce';

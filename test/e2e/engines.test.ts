@@ -3,15 +3,13 @@
  * test/support/engines/). Each runs the README snippet from a page on another origin against a real
  * aggregator process. One browser per engine for the whole file; every wait polls with a deadline.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type {} from '../../client/promstream-global.js';
 import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http/browser-script.js';
 import { startPageServer, type PageServer } from '../support/chromium.js';
 import { ENGINES, type EngineBrowser, type EngineTab } from '../support/engines/index.js';
-import { SNIPPET_PAGE_WHITELIST, snippetPageFromUrl, snippetPageQuery, type SnippetPageWindow } from '../support/engines/snippet-page.js';
+import { snippetPageFromUrl, snippetWhitelistFile, snippetPageQuery, type SnippetPageWindow } from '../support/engines/snippet-page.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
@@ -23,9 +21,9 @@ let agg: ServingCli;
 
 beforeAll(async () => {
   manifest = loadBrowserScript().manifest;
-  dir = mkdtempSync(path.join(tmpdir(), 'promstream-engines-'));
-  const whitelist = path.join(dir, 'whitelist.json');
-  writeFileSync(whitelist, JSON.stringify(SNIPPET_PAGE_WHITELIST));
+  const made = snippetWhitelistFile('promstream-engines-');
+  dir = made.dir;
+  const whitelist = made.file;
   pages = await startPageServer((url) => snippetPageFromUrl(manifest, url));
   // The server's flush timer is far away: what arrives came from a flush the test asked for.
   agg = await startServe(['--config', whitelist, '--allowed-origins', pages.origin, '--flush-interval', '30s']);

@@ -55,14 +55,16 @@ async function rawPeer(port: number, hello = true): Promise<RawPeer> {
   return peer;
 }
 
+/** What a test opened, closed after it (every describe below). */
+const clients: PromstreamClient[] = [];
+const sockets: Socket[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+  await killAllClis();
+});
+
 describeEachTransport('alert hygiene against the real process over %s (item 9)', (transport) => {
-  const clients: PromstreamClient[] = [];
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
-    await killAllClis();
-  });
 
   it("a client's drop reports are capped per session and kept apart from the server's own rejections", async () => {
     const s = await startServe([...DEMO, '--transport', transport]);
@@ -123,13 +125,6 @@ describeEachTransport('alert hygiene against the real process over %s (item 9)',
 });
 
 describeEachTransport('hostile peers against the real process over %s', (transport) => {
-  const clients: PromstreamClient[] = [];
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const s of sockets.splice(0)) s.destroy();
-    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
-    await killAllClis();
-  });
   const serve = (args: string[]): Promise<ServingCli> => startServe([...DEMO, '--transport', transport, ...args]);
   const peer = async (port: number, hello = true): Promise<RawPeer> => {
     const p = await rawPeer(port, hello);

@@ -4,10 +4,9 @@
  * PerformanceNavigationTiming behind them. The assertions pin what was measured, so that a browser
  * upgrade that changes it shows up here. Real aggregator, snippet page on another origin.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type {} from '../../client/promstream-global.js';
@@ -15,7 +14,7 @@ import { NAVIGATION_TIMING_FIELDS, OPTIONAL_TIMING_FIELDS, WEB_VITALS } from '..
 import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http/browser-script.js';
 import { startPageServer, type PageServer } from '../support/chromium.js';
 import { ENGINES, type EngineBrowser, type EngineName, type EngineTab } from '../support/engines/index.js';
-import { SNIPPET_PAGE_WHITELIST, snippetPageFromUrl, snippetPageQuery } from '../support/engines/snippet-page.js';
+import { snippetPageFromUrl, snippetWhitelistFile, snippetPageQuery } from '../support/engines/snippet-page.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { REPO_ROOT, killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
@@ -40,9 +39,9 @@ let agg: ServingCli;
 
 beforeAll(async () => {
   manifest = loadBrowserScript().manifest;
-  dir = mkdtempSync(path.join(tmpdir(), 'promstream-page-metrics-'));
-  const whitelist = path.join(dir, 'whitelist.json');
-  writeFileSync(whitelist, JSON.stringify(SNIPPET_PAGE_WHITELIST));
+  const made = snippetWhitelistFile('promstream-page-metrics-');
+  dir = made.dir;
+  const whitelist = made.file;
   pages = await startPageServer((url) => snippetPageFromUrl(manifest, url));
   agg = await startServe(['--config', whitelist, '--config', path.join(REPO_ROOT, 'examples', 'page-metrics-whitelist.json'), '--allowed-origins', pages.origin, '--flush-interval', '30s']);
 });

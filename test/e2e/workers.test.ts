@@ -16,19 +16,12 @@ import { CloseReasons, encodeDelta, encodeGoodbye } from '../../protocol/index.j
 import { nodeSharesPorts } from '../../server/setup/workers-choice.js';
 import { httpGet, killAllClis, runCli, startServe, type LogRecord, type ServingCli } from '../support/spawn-cli.js';
 import { scrape, valueOf } from '../support/scrape.js';
-import { rawClient, TRANSPORTS, type RawClient } from '../support/server-harness.js';
+import { rawClient, TEST_WHITELIST_FILE, TRANSPORTS, type RawClient } from '../support/server-harness.js';
 import { describeWithUws } from '../support/uws-availability.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 
-const WHITELIST = {
-  allowedMetrics: [
-    { name: 'usage_total', help: 'feature use', type: 'counter', labels: [{ name: 'feature', allowedValues: ['a', 'b', 'c'] }] },
-    { name: 'rt_seconds', help: 'response time', type: 'histogram', labels: [{ name: 'host', allowedValues: ['x', 'y'] }], buckets: [0.1, 0.5, 1] },
-    { name: 'presenting', help: 'tabs presenting', type: 'gauge', labels: [] },
-  ],
-  sessionLabels: [{ name: 'app', allowedValues: ['student', 'teacher'] }],
-};
+const WHITELIST = TEST_WHITELIST_FILE;
 const RELOADED = { ...WHITELIST, allowedMetrics: [...WHITELIST.allowedMetrics, { name: 'extra_total', help: 'added by a reload', type: 'counter', labels: [] }] };
 
 let dir: string;

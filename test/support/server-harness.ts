@@ -40,6 +40,12 @@ export const TEST_WHITELIST: Whitelist = {
   ],
 };
 
+/** TEST_WHITELIST as a whitelist file spells it, for tests that start the real CLI with --config. */
+export const TEST_WHITELIST_FILE = {
+  allowedMetrics: TEST_WHITELIST.metrics.map(({ name, help, type, labels, buckets }) => ({ name, help, type, labels, ...(type === 'histogram' ? { buckets } : {}) })),
+  sessionLabels: TEST_WHITELIST.sessionLabels,
+};
+
 export function startTestServer(transport: 'uws' | 'ws', options: Partial<ServerOptions> = {}): Promise<RunningServer> {
   return startServer({ whitelist: TEST_WHITELIST, host: '127.0.0.1', port: 0, metricsHost: '127.0.0.1', metricsPort: 0, transport, ...options });
 }

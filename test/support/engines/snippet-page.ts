@@ -5,6 +5,9 @@
  * script and its WebSocket). Served from a page server of its own, i.e. another origin than the
  * aggregator, as in production.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { BrowserScriptManifest } from '../../../server/http/browser-script.js';
 import { renderSnippet } from '../../../server/http/browser-snippet.js';
 import type { TestPage } from '../chromium.js';
@@ -85,3 +88,11 @@ export const SNIPPET_PAGE_WHITELIST = {
   ],
   sessionLabels: [{ name: 'app', allowedValues: ['student', 'teacher'] }],
 };
+
+/** SNIPPET_PAGE_WHITELIST as a file (`file`) in a temporary directory of its own (`dir`: the caller removes it). */
+export function snippetWhitelistFile(prefix: string): { dir: string; file: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  const file = path.join(dir, 'whitelist.json');
+  writeFileSync(file, JSON.stringify(SNIPPET_PAGE_WHITELIST));
+  return { dir, file };
+}
