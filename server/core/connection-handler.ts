@@ -24,7 +24,7 @@ import type { ServerCatalog } from './catalog.js';
 import { ClientConnection } from './client-connection.js';
 import type { ConnectionCounts } from './connection-counts.js';
 import type { LiveWhitelist } from './live-whitelist.js';
-import { sweepConnections, type LivenessDeadlines } from './liveness.js';
+import { CLOSE_GRACE_MS, sweepConnections, type LivenessDeadlines } from './liveness.js';
 import type { SlotTable } from './slot-table.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -486,10 +486,14 @@ export class ConnectionHandler implements ConnectionHandlers<ClientConnection> {
     if (expired > 0) onExpired(expired);
   }
 
-  /** Refuses new upgrades and closes every client with 1012, spread evenly over windowMs. */
+  /** Refuses new upgrades, closes every client with 1012 spread evenly over windowMs, then waits (at most CLOSE_GRACE_MS) for their sockets to go. */
   async drain(windowMs: number): Promise<void> {
     this.admission.stopAdmitting();
     await this.closeAllSpread(CloseReasons.serverRestart, windowMs);
+    // Every client has its 1012; wait for the sockets to go (the peer's answer to the close frame), so
+    // that a slow reader gets its 1012 rather than a reset when the transport closes.
+    const deadline = performance.now() + CLOSE_GRACE_MS;
+    while (this.live.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   /**

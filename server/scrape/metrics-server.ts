@@ -42,7 +42,14 @@ export function coalesce<T>(render: () => Promise<T>): () => Promise<T> {
 }
 
 /** The private side: /metrics for Prometheus, /healthz (process up), /readyz (accepting clients). */
-export async function startMetricsServer(host: string, port: number, endpoints: MetricsEndpoints, log: Logger): Promise<{ server: Server; port: number }> {
+export interface MetricsServer {
+  readonly server: Server;
+  readonly port: number;
+  /** Stops listening and ends every connection, scrapes in progress included. */
+  close(): Promise<void>;
+}
+
+export async function startMetricsServer(host: string, port: number, endpoints: MetricsEndpoints, log: Logger): Promise<MetricsServer> {
   const render = coalesce(() => endpoints.render());
   const server = createServer(limitRequestsInFlight((req, res) => {
     // A scrape whose connection went while it rendered (or was destroyed for pipelining) writes nowhere.
@@ -78,5 +85,13 @@ export async function startMetricsServer(host: string, port: number, endpoints: 
     });
   });
   server.on('error', (err) => log.error({ err }, 'metrics server error'));
-  return { server, port: (server.address() as AddressInfo).port };
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

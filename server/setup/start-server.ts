@@ -4,7 +4,7 @@ import { ConfigError, type Whitelist } from '../config/types.js';
 import { ServerCatalog } from '../core/catalog.js';
 import { ConnectionHandler } from '../core/connection-handler.js';
 import { LiveWhitelist } from '../core/live-whitelist.js';
-import { CLOSE_GRACE_MS, sweepIntervalMs } from '../core/liveness.js';
+import { sweepIntervalMs } from '../core/liveness.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
 import { DemoStatsRoute } from '../http/demo-stats-route.js';
 import { publicRoutes } from '../http/public-routes.js';
@@ -130,10 +130,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       demoStats?.stop();
       transport.stopAccepting();
       await transport.close();
-      await new Promise<void>((resolve) => {
-        metricsSide.server.close(() => resolve());
-        metricsSide.server.closeAllConnections();
-      });
+      await metricsSide.close();
     })();
     return closed;
   };
@@ -154,10 +151,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       transport.stopAccepting();
       log.info({ clients: handler.live.size, windowMs }, 'draining: closing clients with 1012');
       await handler.drain(windowMs);
-      // Every client has its 1012; wait for the sockets to go (the peer's answer to the close frame),
-      // so that a slow reader gets its 1012 rather than a reset when the transport closes.
-      const deadline = performance.now() + CLOSE_GRACE_MS;
-      while (handler.live.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await close();
     },
     close,

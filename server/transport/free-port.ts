@@ -1,23 +1,12 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { ErrorCode, PromstreamError } from '../errors.js';
 
-/** A port the kernel considers free on host right now. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 /**
- * Checks that `port` on `host` is nobody's (0: picks a free one) and returns it, before threads share it
- * with SO_REUSEPORT. Their sockets alone would join a group another process already listens in, so a
- * second promstream started on the same port would silently split its traffic (and its sessions) with the
- * first. A plain bind conflicts with any socket listening there, shared or not: that is the check.
+ * Checks that `port` on `host` is nobody's right now (0: the kernel picks a free one) and returns it.
+ * Workers call it before their threads share the port with SO_REUSEPORT: those sockets alone would join
+ * a group another process already listens in, so a second promstream on the same port would silently
+ * split its traffic (and its sessions) with the first. A plain bind conflicts with any socket listening
+ * there, shared or not: that is the check.
  */
 export function claimPort(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {

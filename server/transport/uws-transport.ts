@@ -28,7 +28,7 @@ import type {
 } from 'uWebSockets.js';
 import { CloseReasons, type ServerCloseReason } from '../../protocol/index.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
-import { freePort } from './free-port.js';
+import { claimPort } from './free-port.js';
 import { GuardedPeer, type PeerShared } from './guarded-peer.js';
 import { BODY_REFUSED, INTERNAL_ERROR, NOT_FOUND, SHUTTING_DOWN, announcesBody, checkHeadersTimeout, parseProtocols, statusLine } from './http-parts.js';
 import { decideUpgrade } from './upgrade-decision.js';
@@ -222,7 +222,7 @@ export const startUwsTransport: StartTransport = async <S>(options: TransportOpt
     // its closed connections (FIN-WAIT) keep the port from being bound again, e.g. by a restart.
     // So port 0 is resolved by the kernel first, then bound explicitly; a lost race is retried.
     for (let attempt = 0; attempt < 5 && listenSocket === null; attempt++) {
-      listenSocket = (await listenOn(await freePort(options.host))) || null;
+      listenSocket = (await listenOn(await claimPort(options.host, 0))) || null;
     }
   }
   // uWS reports no errno: the usual causes are a port in use or a privileged port.

@@ -99,11 +99,12 @@ export async function startWorkerHost(c: WorkerHostConfig): Promise<WorkerHost> 
       startedAtMs: 0, waiting: [],
     };
   });
+  const liveWorkers = (): number => workers.filter((w) => w.alive).length;
   const metrics = new SelfMetrics({
     layout: metricLayout,
     blocks: () => workers.map((w) => w.blockValues),
     resumable: () => slots.detached,
-    liveWorkers: () => workers.filter((w) => w.alive).length,
+    liveWorkers: () => liveWorkers(),
   }, c.version);
 
   // The one port of every worker: free (checked here, as the workers' shared sockets would not notice
@@ -271,7 +272,7 @@ export async function startWorkerHost(c: WorkerHostConfig): Promise<WorkerHost> 
       return workers.reduce((n, w) => n + w.blockValues[MetricLayout.LIVE]!, 0);
     },
     get liveWorkers() {
-      return workers.filter((w) => w.alive).length;
+      return liveWorkers();
     },
     setReady(value) {
       ready = value;
@@ -289,10 +290,7 @@ export async function startWorkerHost(c: WorkerHostConfig): Promise<WorkerHost> 
       ready = false;
       clearInterval(expirer);
       await stopAll();
-      await new Promise<void>((resolve) => {
-        metricsSide.server.close(() => resolve());
-        metricsSide.server.closeAllConnections();
-      });
+      await metricsSide.close();
     },
     async reload(nextWhitelist, catalog) {
       const layout = new SeriesLayout(catalog, o.maxFrameBytes);

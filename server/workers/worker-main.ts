@@ -9,7 +9,7 @@ import { ServerCatalog } from '../core/catalog.js';
 import { ConnectionHandler } from '../core/connection-handler.js';
 import { SharedConnectionCounts } from '../core/connection-counts.js';
 import { LiveWhitelist } from '../core/live-whitelist.js';
-import { CLOSE_GRACE_MS, sweepIntervalMs } from '../core/liveness.js';
+import { sweepIntervalMs } from '../core/liveness.js';
 import { SlotTable } from '../core/slot-table.js';
 import { publicRoutes } from '../http/public-routes.js';
 import { watchEventLoop } from '../scrape/loop-stats.js';
@@ -86,8 +86,6 @@ port.on('message', (m: ToWorker) => {
       void (async () => {
         transport.stopAccepting();
         await handler.drain(m.windowMs);
-        const deadline = performance.now() + CLOSE_GRACE_MS;
-        while (handler.live.size > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         post({ t: 'drained' });
       })();
       return;
