@@ -242,7 +242,10 @@ export class RawSessionFleet {
       s.connect();
       while (this.sessions.length - this.welcomes >= o.concurrency && performance.now() - started < o.timeoutMs) await new Promise((r) => setTimeout(r, 2));
     }
-    await this.until(() => this.connectedCount() >= target, o.timeoutMs - (performance.now() - started));
+    await this.until(() => this.connectedCount() >= target, o.timeoutMs - (performance.now() - started)).catch(() => {
+      const closes = [...this.closes].map(([k, v]) => `${v} × ${k}`).join(', ');
+      throw new Error(`${this.connectedCount()} of ${target} sessions welcomed after ${((performance.now() - started) / 1000).toFixed(0)} s${closes === '' ? '' : `; on the way: ${closes}`}`);
+    });
     this.flusher ??= setInterval(() => this.flushSlot(), 1000 / FLUSH_SLOTS);
     return { connected: this.connectedCount(), elapsedMs: performance.now() - started };
   }

@@ -18,6 +18,7 @@ import { encodeWelcome } from '../../protocol/index.js';
 import { ServerCatalog } from '../../server/core/catalog.js';
 import { DEFAULTS, loadWhitelist, startServer, type ServerOptions, type Whitelist } from '../../server/index.js';
 import { selectTransport } from '../../server/transport/select-transport.js';
+import { UNLIMITED_SOCKETS } from '../../server/transport/types.js';
 import type { TransportChoice } from '../../server/setup/options.js';
 import { cpuSeconds, serveParent, type IpcRequest } from './child-process.js';
 import { DecodeOnlyHandler } from './decode-only-handler.js';
@@ -206,7 +207,7 @@ async function start(req: StartRequest): Promise<Started> {
       // Built apart from the call so that options this version of the transport does not know pass.
       const transportOptions = {
         host: '127.0.0.1', port: 0, maxPayloadBytes: DEFAULTS.maxPayloadBytes, maxBackpressureBytes: DEFAULTS.maxBackpressureBytes,
-        handlers: handler, http: () => null, log: silent, httpHeadersTimeoutMs: DEFAULTS.handshakeTimeoutMs, maxSockets: Infinity,
+        handlers: handler, http: () => null, log: silent, httpHeadersTimeoutMs: DEFAULTS.handshakeTimeoutMs, sockets: UNLIMITED_SOCKETS,
       };
       const transport = await startTransport(transportOptions);
       counts = () => ({ frames: handler.frames, samples: handler.samples });

@@ -27,8 +27,13 @@ import type { CatalogMetric } from '../../protocol/index.js';
 
 /** Clients per generator process: well inside its open-file limit, and a share of the CPU each. */
 const CLIENTS_PER_GENERATOR = 5000;
-/** Ports per source address used at most (of ~28 k ephemeral ones). */
-const CLIENTS_PER_SOURCE_ADDRESS = 10_000;
+/**
+ * Sessions per source address. A connect from a chosen address binds it with port 0 first, and the
+ * kernel's search for a free port then walks every socket bound there (inet_csk_get_port): with 10 000
+ * per address and as many in TIME_WAIT after a cut, that search took 3/4 of both cores (perf) and the
+ * storm measured the generators' binds, not the server (72 s; 7.7 s with 500 per address).
+ */
+const CLIENTS_PER_SOURCE_ADDRESS = 500;
 /** Sockets below the server's admission cap left free: the warm-up's and the scrapes' connections. */
 const SESSION_SLACK = 50;
 

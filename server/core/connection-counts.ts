@@ -1,3 +1,5 @@
+import type { SocketBudget } from '../transport/types.js';
+
 /**
  * Open sockets, counted for --max-connections and --max-connections-per-ip: in one event loop plainly,
  * with workers in shared memory so that the limits apply to the host.
@@ -160,5 +162,64 @@ export class SharedConnectionCounts implements ConnectionCounts {
     Atomics.sub(this.i32, 0, openSockets);
     const base = this.tableAt(worker);
     for (let i = base; i < base + this.tableEntries * ENTRY_INTS; i++) Atomics.store(this.i32, i, 0);
+  }
+}
+
+export class LocalSocketBudget implements SocketBudget {
+  private open = 0;
+
+  constructor(private readonly max: number) {}
+
+  take(): boolean {
+    if (this.open >= this.max) return false;
+    this.open++;
+    return true;
+  }
+
+  give(): void {
+    this.open--;
+  }
+}
+
+/**
+ * The host's socket budget in shared memory: one total every worker changes atomically (so the cap is
+ * exact), and each worker's own count, so that a worker that dies can be taken out of the total.
+ */
+export class SharedSocketBudget implements SocketBudget {
+  private readonly i32: Int32Array;
+
+  static bytesFor(workers: number): number {
+    return (1 + workers) * 4;
+  }
+
+  constructor(
+    buffer: SharedArrayBuffer,
+    private readonly worker: number,
+    private readonly max: number,
+  ) {
+    this.i32 = new Int32Array(buffer);
+  }
+
+  get total(): number {
+    return Atomics.load(this.i32, 0);
+  }
+
+  take(): boolean {
+    if (Atomics.add(this.i32, 0, 1) >= this.max) {
+      Atomics.sub(this.i32, 0, 1);
+      return false;
+    }
+    Atomics.add(this.i32, 1 + this.worker, 1);
+    return true;
+  }
+
+  give(): void {
+    Atomics.sub(this.i32, 1 + this.worker, 1);
+    Atomics.sub(this.i32, 0, 1);
+  }
+
+  /** Worker `worker` is gone: the sockets it still counted leave the total. */
+  forgetWorker(worker: number): void {
+    Atomics.sub(this.i32, 0, Atomics.exchange(this.i32, 1 + worker, 0));
   }
 }

@@ -3,6 +3,7 @@ import { metricsTooBigForAFrame } from '../config/frame-fit.js';
 import { ConfigError, type Whitelist } from '../config/types.js';
 import { ServerCatalog } from '../core/catalog.js';
 import { ConnectionHandler } from '../core/connection-handler.js';
+import { LocalSocketBudget } from '../core/connection-counts.js';
 import { LiveWhitelist } from '../core/live-whitelist.js';
 import { sweepIntervalMs } from '../core/liveness.js';
 import { ErrorCode, PromstreamError } from '../errors.js';
@@ -88,7 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { name, start, library } = selected;
   const transport = await start({
     host: o.host, port: o.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
-    handlers: handler, http: publicRoutes(log, demoStats, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs, maxSockets,
+    handlers: handler, http: publicRoutes(log, demoStats, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs, sockets: new LocalSocketBudget(maxSockets),
     ...(o.tls === undefined ? {} : { tls: o.tls }),
   }).catch((err: unknown) => {
     demoStats?.stop();

@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino, type Logger } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { ConnectionHandlers, HttpHandler, Peer, RunningTransport, StartTransport, TransportName, UpgradeRequest } from './types.js';
+import { UNLIMITED_SOCKETS } from './types.js';
 import { startWsTransport } from './ws-transport.js';
 import { loadUws, startUwsTransport, uwsHttpTimeoutMs, type UwsLoadResult, type UwsModule } from './uws-transport.js';
 import { UWS_HINT, selectTransport } from './select-transport.js';
@@ -174,7 +175,7 @@ async function startHarness(start: StartTransport, { port = 0, tls, httpHeadersT
   const transport = await start({
     host: '127.0.0.1',
     port,
-    maxSockets: Infinity,
+    sockets: UNLIMITED_SOCKETS,
     maxPayloadBytes: MAX_PAYLOAD_BYTES,
     maxBackpressureBytes: MAX_BACKPRESSURE_BYTES,
     handlers: testHandlers(upgrades, conns),

@@ -96,11 +96,12 @@ export interface TransportOptions<S> {
    */
   readonly httpHeadersTimeoutMs: number;
   /**
-   * TCP connections the public side may hold at once, upgraded or not (each is an open file); a newer
-   * one is dropped as it arrives. Enforced where the library shows connections before their upgrade
-   * (ws); uWS shows nothing before the headers are in, so there only upgraded ones count (admission).
+   * TCP connections the public side may hold at once, upgraded or not (each is an open file; with
+   * workers the budget is the host's); one past it is dropped as it arrives. Enforced where the library
+   * shows connections before their upgrade (ws); uWS shows nothing before the headers are in, so there
+   * only upgraded ones count (admission).
    */
-  readonly maxSockets: number;
+  readonly sockets: SocketBudget;
   /**
    * Share the port with the other workers of this process (SO_REUSEPORT: the kernel spreads new
    * connections over every listener). `port` must then be the one port they all use.
@@ -128,3 +129,19 @@ export interface RunningTransport {
 }
 
 export type StartTransport = <S>(options: TransportOptions<S>) => Promise<RunningTransport>;
+
+/**
+ * Accepted sockets, upgraded or not, against what the open-files limit leaves for them (the ws transport
+ * counts from accept on). Descriptors are the process's, so with workers the budget is the host's: a
+ * fixed share per worker would drop sockets on the worker the kernel's SO_REUSEPORT hash happens to
+ * favour, or on the one left while another restarts, with room left in the process.
+ */
+export interface SocketBudget {
+  /** A place for a socket just accepted; false when there is none (the socket must be dropped). */
+  take(): boolean;
+  /** A socket take() admitted is gone. */
+  give(): void;
+}
+
+/** No budget: for a transport whose sockets something else bounds (tests, the bench's bare servers). */
+export const UNLIMITED_SOCKETS: SocketBudget = Object.freeze({ take: () => true, give: () => {} });

@@ -75,21 +75,18 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   // nothing listens for 'timeout'.
   server.timeout = timeouts.socketIdleMs;
   server.on('error', (err) => log.error({ err }, 'http server error'));
-  // Every TCP connection holds a descriptor from accept on, upgraded or not: past maxSockets (or while
+  // Every TCP connection holds a descriptor from accept on, upgraded or not: past the socket budget (or while
   // paused for want of descriptors) a new one is closed as it arrives, before it can sit there silent.
   // Listeners shared by every socket, not a closure per socket: an idle WebSocket lives for days.
-  let sockets = 0;
+  const budget = options.sockets;
   let paused = false;
-  const socketClosed = (): void => {
-    sockets--;
-  };
+  const socketClosed = (): void => budget.give();
   const upgradeSocketError = (err: Error): void => log.debug({ err }, 'upgrade socket error');
   server.on('connection', (socket: Duplex) => {
-    if (paused || sockets >= options.maxSockets) {
+    if (paused || !budget.take()) {
       socket.destroy();
       return;
     }
-    sockets++;
     // A socket emits 'close' once.
     socket.on('close', socketClosed);
   });

@@ -14,12 +14,14 @@ export interface WorkerData {
   readonly port: number;
   /** The admission cap the main thread derived from the open-files limit. */
   readonly maxConnections: number;
+  /** Sockets the host may hold, upgraded or not, counted in `sockets` by every worker. */
   readonly maxSockets: number;
   readonly epoch: string;
   /** performance.timeOrigin + performance.now() of the main thread at start: the host's clock starts there. */
   readonly clockZeroMs: number;
   readonly slots: SharedArrayBuffer;
   readonly counts: SharedArrayBuffer;
+  readonly sockets: SharedArrayBuffer;
   readonly block: SharedArrayBuffer;
   readonly region: SharedArrayBuffer;
   /** Test hooks (PROMSTREAM_TEST_HOOKS=1 only): a 'crash' message makes the worker throw. */

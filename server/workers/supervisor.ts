@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Whitelist } from '../config/types.js';
 import { ServerCatalog } from '../core/catalog.js';
-import { SharedConnectionCounts } from '../core/connection-counts.js';
+import { SharedConnectionCounts, SharedSocketBudget } from '../core/connection-counts.js';
 import { WhitelistState } from '../core/live-whitelist.js';
 import { SeriesLayout, SeriesStore } from '../core/series-store.js';
 import { SlotTable } from '../core/slot-table.js';
@@ -88,6 +88,8 @@ export async function startWorkerHost(c: WorkerHostConfig): Promise<WorkerHost> 
   const slots = new SlotTable(slotsBuffer, 0);
   const countsBuffer = new SharedArrayBuffer(SharedConnectionCounts.bytesFor(c.workers, c.maxConnections));
   const counts = new SharedConnectionCounts(countsBuffer, c.workers, 0, c.maxConnections);
+  const socketsBuffer = new SharedArrayBuffer(SharedSocketBudget.bytesFor(c.workers));
+  const sockets = new SharedSocketBudget(socketsBuffer, 0, c.maxSockets);
   const testHooks = process.env.PROMSTREAM_TEST_HOOKS === '1';
 
   const workers: WorkerState[] = Array.from({ length: c.workers }, (_, index) => {
@@ -165,8 +167,8 @@ export async function startWorkerHost(c: WorkerHostConfig): Promise<WorkerHost> 
   const spawn = (w: WorkerState): Promise<void> => {
     const data: WorkerData = {
       index: w.index, workers: c.workers, options: { ...c.raw, whitelist, logger: undefined } as WorkerData['options'], logLevel: log.level,
-      transport: c.transport, port, maxConnections: c.maxConnections, maxSockets: Math.floor(c.maxSockets / c.workers), epoch: c.epoch, clockZeroMs,
-      slots: slotsBuffer, counts: countsBuffer, block: w.block, region: w.region, testHooks,
+      transport: c.transport, port, maxConnections: c.maxConnections, maxSockets: c.maxSockets, epoch: c.epoch, clockZeroMs,
+      slots: slotsBuffer, counts: countsBuffer, sockets: socketsBuffer, block: w.block, region: w.region, testHooks,
     };
     const thread = new Worker(new URL('./worker-main.js', import.meta.url), { workerData: data });
     w.thread = thread;
@@ -191,6 +193,7 @@ export async function startWorkerHost(c: WorkerHostConfig): Promise<WorkerHost> 
     const cutFrame = w.store.settleCutFrame((slot) => slots.seqOf(slot));
     w.store.clearGauges();
     counts.forgetWorker(w.index, w.blockValues[MetricLayout.LIVE]!);
+    sockets.forgetWorker(w.index);
     const block = w.blockValues;
     block[MetricLayout.LIVE] = 0;
     block.fill(0, metricLayout.connectedAt, metricLayout.connectedAt + metricLayout.combos.length);

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { ServerCatalog } from '../core/catalog.js';
 import { ConnectionHandler } from '../core/connection-handler.js';
-import { SharedConnectionCounts } from '../core/connection-counts.js';
+import { SharedConnectionCounts, SharedSocketBudget } from '../core/connection-counts.js';
 import { LiveWhitelist } from '../core/live-whitelist.js';
 import { sweepIntervalMs } from '../core/liveness.js';
 import { SlotTable } from '../core/slot-table.js';
@@ -55,7 +55,7 @@ const start = await transportStarter(data.transport);
 const transport = await start({
   host: o.host, port: data.port, maxPayloadBytes: o.maxPayloadBytes, maxBackpressureBytes: o.maxBackpressureBytes,
   handlers: handler, http: publicRoutes(log, null, o.staticRoutes), log, httpHeadersTimeoutMs: o.httpHeadersTimeoutMs,
-  maxSockets: data.maxSockets, reusePort: true, ...(o.tls === undefined ? {} : { tls: o.tls }),
+  sockets: new SharedSocketBudget(data.sockets, data.index, data.maxSockets), reusePort: true, ...(o.tls === undefined ? {} : { tls: o.tls }),
 });
 // A uWS App still open when its thread ends takes the whole process down (SIGABRT): close it on the way out.
 process.on('exit', () => transport.abortNow());

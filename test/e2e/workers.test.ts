@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, type ClientStatus, type PromstreamClient } from '../../client/node.js';
 import { CloseReasons, encodeDelta, encodeGoodbye } from '../../protocol/index.js';
+import { admittedSockets } from '../../server/setup/descriptor-guard.js';
 import { nodeSharesPorts } from '../../server/setup/workers-choice.js';
 import { httpGet, killAllClis, runCli, startServe, type LogRecord, type ServingCli } from '../support/spawn-cli.js';
 import { scrape, valueOf } from '../support/scrape.js';
@@ -242,6 +243,19 @@ for (const transport of TRANSPORTS) {
       expect(opened.filter((x) => x === 1013).length).toBe(2);
       const m = await metrics(s);
       expect(valueOf(m, 'promstream_protocol_errors_total{reason="too_many_connections"}')).toBe(2);
+    });
+
+    it('the open-files budget is the host\'s: one worker may hold more than its share of the sockets', async () => {
+      // 140 open files admit 44 sockets (descriptor-guard.ts). Descriptors are the process's: a worker
+      // the kernel's hash favours (or the one left while another restarts) takes what the host has free.
+      const admitted = admittedSockets(140);
+      const s = await startServe(['--config', whitelistFile, '--transport', transport, '--workers', '2', '--log-level', 'debug'], { env: TEST_ENV, openFiles: 140 });
+      const onWorker0 = Math.floor(admitted / 2) + 8;
+      for (let i = 0; i < onWorker0; i++) raws.push((await rawOn(s, 0)).c);
+      await waitFor(async () => valueOf(await metrics(s), 'connected_clients{app="student"}') === onWorker0, { what: `${onWorker0} sessions connected` });
+      const m = await metrics(s);
+      expect(valueOf(m, 'promstream_protocol_errors_total{reason="too_many_connections"}') ?? 0).toBe(0);
+      expect(valueOf(m, 'promstream_open_files_exhausted_total') ?? 0).toBe(0);
     });
 
     it('session TTL across workers: a session left on one worker cannot be resumed on the other after it', async () => {
