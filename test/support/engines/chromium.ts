@@ -30,6 +30,15 @@ interface FrameNavigatedEvent {
 
 const HISTORY_TIMEOUT_MS = 15_000;
 
+/** A DevTools call that does not answer in time fails naming itself (a CDP send has no timeout of its own). */
+function bounded<T>(what: string, call: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`DevTools ${what}: no answer in ${HISTORY_TIMEOUT_MS} ms`)), HISTORY_TIMEOUT_MS);
+  });
+  return Promise.race([call, late]).finally(() => clearTimeout(timer));
+}
+
 class ChromiumTab implements EngineTab {
   /** DevTools events of the main frame, in arrival order. */
   private readonly events: ({ kind: 'navigated'; type: string; url: string } | { kind: 'notUsed'; reasons: string[] })[] = [];
@@ -80,17 +89,17 @@ class ChromiumTab implements EngineTab {
    * which a bfcache restore never fires.
    */
   private async traverse(delta: -1 | 1): Promise<HistoryNavigation> {
-    const { currentIndex, entries } = (await this.cdp.send('Page.getNavigationHistory')) as { currentIndex: number; entries: { id: number; url: string }[] };
+    const { currentIndex, entries } = (await bounded('Page.getNavigationHistory', this.cdp.send('Page.getNavigationHistory'))) as { currentIndex: number; entries: { id: number; url: string }[] };
     const target = entries[currentIndex + delta];
     if (target === undefined) throw new Error(`no history entry at ${delta} from ${currentIndex} of ${entries.length}`);
     const from = this.events.length;
-    await this.cdp.send('Page.navigateToHistoryEntry', { entryId: target.id });
+    await bounded('Page.navigateToHistoryEntry', this.cdp.send('Page.navigateToHistoryEntry', { entryId: target.id }));
     const navigated = await waitFor(() => this.events.slice(from).find((e) => e.kind === 'navigated'), {
       what: `Page.frameNavigated after going ${delta < 0 ? 'back' : 'forward'} to ${target.url}`,
       timeoutMs: HISTORY_TIMEOUT_MS,
     });
     if (navigated.kind !== 'navigated') throw new Error('unreachable');
-    if (navigated.type !== 'BackForwardCacheRestore') await this.page.waitForLoadState('load');
+    if (navigated.type !== 'BackForwardCacheRestore') await this.page.waitForLoadState('load', { timeout: HISTORY_TIMEOUT_MS });
     // backForwardCacheNotUsed comes with or right after the navigation that was not restored.
     const notUsed = this.events.slice(from).filter((e) => e.kind === 'notUsed').flatMap((e) => (e.kind === 'notUsed' ? e.reasons : []));
     await pageshowLogId(this.evaluate.bind(this));
