@@ -21,6 +21,7 @@ import {
   type CatalogMetric,
   type Welcome,
 } from '../../protocol/index.js';
+import { fmtTally } from '../report/report.js';
 import { maskedFrame, payloadOffset, rawUpgrade, readUint, ServerFrameReader } from './raw-websocket.js';
 import { ExpectedTotals, planBatches, VARIANTS, wireSample, type PlannedSample } from './sample-plan.js';
 
@@ -243,7 +244,7 @@ export class RawSessionFleet {
       while (this.sessions.length - this.welcomes >= o.concurrency && performance.now() - started < o.timeoutMs) await new Promise((r) => setTimeout(r, 2));
     }
     await this.until(() => this.connectedCount() >= target, o.timeoutMs - (performance.now() - started)).catch(() => {
-      const closes = [...this.closes].map(([k, v]) => `${v} × ${k}`).join(', ');
+      const closes = fmtTally([this.closes]);
       throw new Error(`${this.connectedCount()} of ${target} sessions welcomed after ${((performance.now() - started) / 1000).toFixed(0)} s${closes === '' ? '' : `; on the way: ${closes}`}`);
     });
     this.flusher ??= setInterval(() => this.flushSlot(), 1000 / FLUSH_SLOTS);

@@ -146,6 +146,12 @@ export const fmtMs = (n: number): string => (!Number.isFinite(n) ? '–' : n >= 
 export const fmtPct = (n: number): string => (Number.isFinite(n) ? `${(n * 100).toFixed(0)} %` : '–');
 export const fmtRatio = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(n >= 10 ? 0 : 2)}×` : '–');
 export const fmtKiB = (bytes: number): string => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(2)} KiB` : '–');
+/** "12 × 4004 no hello …, 3 × connect failed: …": counts of every tally given, summed per kind, in first-seen order. */
+export function fmtTally(tallies: Iterable<Iterable<readonly [string, number]>>): string {
+  const sum = new Map<string, number>();
+  for (const tally of tallies) for (const [what, n] of tally) sum.set(what, (sum.get(what) ?? 0) + n);
+  return [...sum].map(([what, n]) => `${n} × ${what}`).join(', ');
+}
 export const fmtMiB = (bytes: number): string => (Number.isFinite(bytes) ? `${(bytes / 1024 ** 2).toFixed(0)} MiB` : '–');
 /** `median (min–max)` of a summary, formatted with `f`. */
 export const fmtSpread = (s: { median: number; min: number; max: number; runs: number }, f: (n: number) => string): string =>

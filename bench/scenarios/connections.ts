@@ -18,7 +18,7 @@ import { BenchContext, pause, pollUntil } from './context.js';
 import { BenchUsageError } from '../options.js';
 import { listenOverflows, openFileLimits } from '../report/machine.js';
 import { scrape } from '../report/metrics-probe.js';
-import { fmtInt, fmtKiB, fmtMiB, fmtPct, fmtRate, fmtRatio } from '../report/report.js';
+import { fmtInt, fmtKiB, fmtMiB, fmtPct, fmtRate, fmtRatio, fmtTally } from '../report/report.js';
 import { compareTotals, ExpectedTotals } from '../generators/sample-plan.js';
 import type { FleetCutResult } from '../generators/raw-session-fleet.js';
 import type { ServerUnderTest } from '../processes/server-under-test.js';
@@ -265,11 +265,9 @@ async function onTransport(
     const back = cuts.reduce((s, c) => s + c.back, 0);
     await pollUntil(async () => (await server.figures()).connected >= back, 10_000, 200);
     const f1 = await server.figures();
-    const closes = new Map<string, number>();
-    for (const c of cuts) for (const [k, v] of Object.entries(c.closes)) closes.set(k, (closes.get(k) ?? 0) + v);
     stormFigures = {
       sessions, allBackMs: Math.max(...cuts.map((c) => c.elapsedMs)), back, resumed: cuts.reduce((s, c) => s + c.resumed, 0), peakCpu: cpu.peak, meanCpu: cpu.mean,
-      attempts: cuts.reduce((s, c) => s + c.attempts, 0), failures: [...closes].map(([k, v]) => `${v} × ${k}`).join(', '),
+      attempts: cuts.reduce((s, c) => s + c.attempts, 0), failures: fmtTally(cuts.map((c) => Object.entries(c.closes))),
       listenOverflows: overflows0 === null ? null : (listenOverflows() ?? overflows0) - overflows0,
       ...stormSpread(cuts),
     };
@@ -291,9 +289,7 @@ async function onTransport(
   const holders = flushed.reduce((s, f) => s + f.gaugeHolders, 0);
   const problems = compareTotals(expected.exposition(ctx.isTarget ? null : holders), (await scrape(server.metricsUrl!)).samples, before);
   const failed = flushed.reduce((s, f) => s + f.failed, 0);
-  const closeCounts = new Map<string, number>();
-  for (const f of flushed) for (const [k, v] of Object.entries(f.closes)) closeCounts.set(k, (closeCounts.get(k) ?? 0) + v);
-  const flushCloses = [...closeCounts].map(([k, v]) => `${v} × ${k}`).join(', ');
+  const flushCloses = fmtTally(flushed.map((f) => Object.entries(f.closes)));
   if (failed > 0) problems.push(`${failed} sessions not acknowledged in time (${flushCloses})`);
   // What failed since the cut comes first (only five problems are shown): a session back only after
   // --session-ttl is a new one (4001) and resends its in-flight frame, at-least-once.

@@ -60,6 +60,13 @@ export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitForOp
   });
 }
 
+/** `call`'s result, or an error naming `what` once `timeoutMs` passes first: for calls with no timeout of their own. */
+export async function answerWithin<T>(what: string, call: Promise<T>, timeoutMs: number): Promise<T> {
+  const result = await beforeDeadline(call, Date.now() + timeoutMs);
+  if (result === NOT_YET) throw new Error(`${what}: no answer in ${timeoutMs} ms`);
+  return result;
+}
+
 /** Resolves with the probe's result, or with NOT_YET once the deadline passes first. */
 function beforeDeadline<T>(result: Promise<T>, deadline: number): Promise<T | typeof NOT_YET> {
   let timer: NodeJS.Timeout | undefined;

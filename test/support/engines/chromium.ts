@@ -9,7 +9,7 @@
  */
 import { chromium, type Browser, type CDPSession, type Page } from 'playwright-core';
 import { chromiumBin } from '../chromium.js';
-import { waitFor } from '../wait-for.js';
+import { answerWithin, waitFor } from '../wait-for.js';
 import { describeRequiringBinaries, pageshowLogId, type Engine, type EngineBrowser, type EngineTab, type HistoryNavigation } from './engine.js';
 
 export { chromiumBin };
@@ -29,15 +29,6 @@ interface FrameNavigatedEvent {
 }
 
 const HISTORY_TIMEOUT_MS = 15_000;
-
-/** A DevTools call that does not answer in time fails naming itself (a CDP send has no timeout of its own). */
-function bounded<T>(what: string, call: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`DevTools ${what}: no answer in ${HISTORY_TIMEOUT_MS} ms`)), HISTORY_TIMEOUT_MS);
-  });
-  return Promise.race([call, late]).finally(() => clearTimeout(timer));
-}
 
 class ChromiumTab implements EngineTab {
   /** DevTools events of the main frame, in arrival order. */
@@ -89,11 +80,12 @@ class ChromiumTab implements EngineTab {
    * which a bfcache restore never fires.
    */
   private async traverse(delta: -1 | 1): Promise<HistoryNavigation> {
-    const { currentIndex, entries } = (await bounded('Page.getNavigationHistory', this.cdp.send('Page.getNavigationHistory'))) as { currentIndex: number; entries: { id: number; url: string }[] };
+    const { currentIndex, entries } = (await answerWithin('DevTools Page.getNavigationHistory', this.cdp.send('Page.getNavigationHistory'), HISTORY_TIMEOUT_MS)) as { currentIndex: number; entries: { id: number; url: string }[] };
     const target = entries[currentIndex + delta];
     if (target === undefined) throw new Error(`no history entry at ${delta} from ${currentIndex} of ${entries.length}`);
     const from = this.events.length;
-    await bounded('Page.navigateToHistoryEntry', this.cdp.send('Page.navigateToHistoryEntry', { entryId: target.id }));
+    // A DevTools call has no timeout of its own: bounded, so a hang fails naming the call.
+    await answerWithin('DevTools Page.navigateToHistoryEntry', this.cdp.send('Page.navigateToHistoryEntry', { entryId: target.id }), HISTORY_TIMEOUT_MS);
     const navigated = await waitFor(() => this.events.slice(from).find((e) => e.kind === 'navigated'), {
       what: `Page.frameNavigated after going ${delta < 0 ? 'back' : 'forward'} to ${target.url}`,
       timeoutMs: HISTORY_TIMEOUT_MS,
