@@ -10,6 +10,8 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
+import { getHeapStatistics } from 'node:v8';
+import { youngGenerationBytes } from './young-generation.js';
 import workerThreads from 'node:worker_threads';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
@@ -60,8 +62,10 @@ export interface Probe {
   readonly rssBytes: number;
   /** V8 heap used: the main thread's now, plus each worker thread's as of the last forced GC. */
   readonly heapUsedBytes: number;
-  /** V8 heap reserved (used or not; workers' as above): RSS minus this is memory outside the JS heaps (uWS, buffers, malloc). */
-  readonly heapTotalBytes: number;
+  /** V8 heap resident in memory (used or not; workers' as above): RSS minus this is memory outside the JS heaps (uWS, buffers, malloc). */
+  readonly heapResidentBytes: number;
+  /** Of it, V8's young generation (main thread now, workers as above): empty after a forced GC. */
+  readonly youngGenerationBytes: number;
   /** Frames and samples counted by the decode-only handler, POSTs by the baseline, bytes by the sink. */
   readonly frames: number;
   readonly samples: number;
@@ -96,7 +100,7 @@ class BenchWorker extends OriginalWorker {
 (workerThreads as { Worker: unknown }).Worker = BenchWorker;
 syncBuiltinESMExports();
 /** The workers' V8 heaps as of the last forced GC (they are not read on every probe). */
-let workersHeap = { usedBytes: 0, totalBytes: 0 };
+let workersHeap = { usedBytes: 0, residentBytes: 0, youngBytes: 0 };
 
 async function gcWorkers(): Promise<void> {
   const replies = await Promise.all([...promstreamWorkers].map((w) => new Promise<WorkerGcDone | null>((resolve) => {
@@ -116,7 +120,7 @@ async function gcWorkers(): Promise<void> {
     w.postMessage({ t: 'bench-gc' });
   })));
   if (replies.some((r) => r === null)) throw new Error('a worker thread did not answer the GC request');
-  workersHeap = { usedBytes: replies.reduce((s, r) => s + r!.heapUsedBytes, 0), totalBytes: replies.reduce((s, r) => s + r!.heapTotalBytes, 0) };
+  workersHeap = { usedBytes: replies.reduce((s, r) => s + r!.heapUsedBytes, 0), residentBytes: replies.reduce((s, r) => s + r!.heapResidentBytes, 0), youngBytes: replies.reduce((s, r) => s + r!.youngGenerationBytes, 0) };
 }
 
 /** Inodes of the established TCP connections whose local port is `port`. */
@@ -257,7 +261,8 @@ serveParent({
   probe: (): Probe => {
     const m = process.memoryUsage();
     return {
-      cpuSeconds: cpuSeconds(), rssBytes: m.rss, heapUsedBytes: m.heapUsed + workersHeap.usedBytes, heapTotalBytes: m.heapTotal + workersHeap.totalBytes,
+      cpuSeconds: cpuSeconds(), rssBytes: m.rss, heapUsedBytes: m.heapUsed + workersHeap.usedBytes, heapResidentBytes: getHeapStatistics().total_physical_size + workersHeap.residentBytes,
+      youngGenerationBytes: youngGenerationBytes() + workersHeap.youngBytes,
       ...counts(), atMs: performance.now(),
     };
   },

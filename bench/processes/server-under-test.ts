@@ -11,8 +11,10 @@ export interface ResourceProbe {
   readonly cpuSeconds: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
-  /** V8 heap reserved, used or not (NaN for a target: /metrics does not say). */
-  readonly heapTotalBytes: number;
+  /** V8 heap resident, used or not (NaN for a target: /metrics does not say). */
+  readonly heapResidentBytes: number;
+  /** Of it, V8's young generation, empty after a forced GC (0 for a target: its figures then hold it). */
+  readonly youngGenerationBytes: number;
 }
 
 export interface ServerUnderTest {
@@ -112,7 +114,7 @@ export function targetServer(wsUrl: string, metricsUrl: string): ServerUnderTest
     workers: 1,
     async resources() {
       const f = await figures();
-      return { atMs: f.atMs, cpuSeconds: f.cpuSeconds, rssBytes: f.rssBytes, heapUsedBytes: f.heapUsedBytes, heapTotalBytes: NaN };
+      return { atMs: f.atMs, cpuSeconds: f.cpuSeconds, rssBytes: f.rssBytes, heapUsedBytes: f.heapUsedBytes, heapResidentBytes: NaN, youngGenerationBytes: 0 };
     },
     async counts() {
       const f = await figures();

@@ -6,12 +6,14 @@
  * ignores the answer.
  */
 import { getHeapStatistics } from 'node:v8';
+import { youngGenerationBytes } from './young-generation.js';
 import { parentPort } from 'node:worker_threads';
 
 export interface WorkerGcDone {
   readonly t: 'bench-gc-done';
   readonly heapUsedBytes: number;
-  readonly heapTotalBytes: number;
+  readonly heapResidentBytes: number;
+  readonly youngGenerationBytes: number;
 }
 
 parentPort!.on('message', (m: { t?: unknown } | null) => {
@@ -21,7 +23,7 @@ parentPort!.on('message', (m: { t?: unknown } | null) => {
   setTimeout(() => {
     gc?.();
     const h = getHeapStatistics();
-    const done: WorkerGcDone = { t: 'bench-gc-done', heapUsedBytes: h.used_heap_size, heapTotalBytes: h.total_heap_size };
+    const done: WorkerGcDone = { t: 'bench-gc-done', heapUsedBytes: h.used_heap_size, heapResidentBytes: h.total_physical_size, youngGenerationBytes: youngGenerationBytes() };
     parentPort!.postMessage(done);
   }, 50);
 });

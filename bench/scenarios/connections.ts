@@ -3,7 +3,8 @@
  * reference client's resume and backoff rules, a fraction of its CPU) in several generator processes,
  * spread over 127.0.x.y source addresses:
  * - open as many sessions as the open-file limit allows and time it (connect rate);
- * - server memory per idle session: RSS and heap after a forced GC, minus the same after a warm-up;
+ * - server memory per idle session: RSS and heap after a forced GC, minus the same after a warm-up, V8's
+ *   young generation left out (empty after the GC; it grows with the allocation rate, not the sessions);
  * - server CPU while every client flushes a 7-sample delta every 1 s, then every 10 s;
  * - storm: every socket cut at once (no close frame); time until each client is back and resumed,
  *   the server's peak CPU meanwhile, and the totals afterwards.
@@ -47,7 +48,12 @@ export interface ConnectionFigures {
   readonly split: readonly number[];
   readonly sessions: number;
   readonly connectPerS: number;
+  /** RSS per idle session, V8's young generation left out (reported apart: youngGenerationBytes). */
   readonly rssPerSessionBytes: number;
+  /** The whole RSS over the warm-up's, per session: the young generation's growth included. */
+  readonly rssOverallPerSessionBytes: number;
+  /** V8's young generation with every session idle (every worker's): empty, resident. */
+  readonly youngGenerationBytes: number;
   readonly heapPerSessionBytes: number;
   /** RSS outside the V8 heap per session: the transport's native memory (uWS, socket buffers, malloc). */
   readonly nativePerSessionBytes: number;
@@ -221,6 +227,8 @@ async function onTransport(
   if (split.length > 0) ctx.progress.note(`  sessions per worker: ${split.map(fmtInt).join(' / ')}`);
 
   let rssPerSessionBytes = NaN;
+  let rssOverallPerSessionBytes = NaN;
+  let youngGenerationBytes = NaN;
   let heapPerSessionBytes = NaN;
   let nativePerSessionBytes = NaN;
   let rssBytes = NaN;
@@ -234,10 +242,13 @@ async function onTransport(
     const gcDone = await server.gc();
     const idle = await server.resources();
     rssBytes = idle.rssBytes;
-    rssPerSessionBytes = (idle.rssBytes - base.rssBytes) / sessions;
+    const young = idle.youngGenerationBytes - base.youngGenerationBytes;
+    youngGenerationBytes = idle.youngGenerationBytes;
+    rssPerSessionBytes = (idle.rssBytes - base.rssBytes - young) / sessions;
+    rssOverallPerSessionBytes = (idle.rssBytes - base.rssBytes) / sessions;
     heapPerSessionBytes = (idle.heapUsedBytes - base.heapUsedBytes) / sessions;
-    nativePerSessionBytes = (idle.rssBytes - idle.heapTotalBytes - (base.rssBytes - base.heapTotalBytes)) / sessions;
-    ctx.progress.result(`${fmtInt(rssPerSessionBytes)} B RSS, ${fmtInt(heapPerSessionBytes)} B heap used, ${fmtInt(nativePerSessionBytes)} B outside the heap per session${gcDone ? '' : ' (no GC: target)'}; RSS ${fmtMiB(idle.rssBytes)}`);
+    nativePerSessionBytes = (idle.rssBytes - idle.heapResidentBytes - (base.rssBytes - base.heapResidentBytes)) / sessions;
+    ctx.progress.result(`${fmtInt(rssPerSessionBytes)} B RSS, ${fmtInt(heapPerSessionBytes)} B heap used, ${fmtInt(nativePerSessionBytes)} B outside the heap per session${gcDone ? '' : ' (no GC: target)'}; RSS ${fmtMiB(idle.rssBytes)}, of it ${fmtMiB(youngGenerationBytes)} young generation (${young >= 0 ? '+' : ''}${fmtMiB(young)} since the warm-up; ${fmtInt(rssOverallPerSessionBytes)} B per session with it)`);
 
     const windowMs = quick ? 1000 : 10_000;
     for (const spread of [1, 10]) {
@@ -300,7 +311,7 @@ async function onTransport(
   ctx.report.check(storm && !measure ? 'storm' : 'connections', `${label}: totals after all flushed`, problems, `${fmtInt(sessions)} sessions, ${fmtInt(expected.exposition(null).size)} series lines, gauge = ${fmtInt(holders)}`);
   ctx.progress.result(problems.length === 0 ? 'exact' : `${problems.length} mismatches`);
 
-  return { transport: label, workers: server.workers, measured: measure, split, sessions, connectPerS, rssPerSessionBytes, heapPerSessionBytes, nativePerSessionBytes, rssBytes, cpu1s, frames1s, cpu10s, frames10s, storm: stormFigures };
+  return { transport: label, workers: server.workers, measured: measure, split, sessions, connectPerS, rssPerSessionBytes, rssOverallPerSessionBytes, youngGenerationBytes, heapPerSessionBytes, nativePerSessionBytes, rssBytes, cpu1s, frames1s, cpu10s, frames10s, storm: stormFigures };
 }
 
 /** The target's catalogue, from a welcome (its whitelist is not known here). */
@@ -365,7 +376,8 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
     `${fmtInt(f.rssPerSessionBytes)} B (${fmtKiB(f.rssPerSessionBytes)})`,
     `${fmtInt(f.heapPerSessionBytes)} B`,
     Number.isFinite(f.nativePerSessionBytes) ? `${fmtInt(f.nativePerSessionBytes)} B` : '–',
-    fmtMiB(f.rssBytes),
+    `${fmtMiB(f.rssBytes)} (${fmtInt(f.rssOverallPerSessionBytes)} B per session)`,
+    fmtMiB(f.youngGenerationBytes),
     `${fmtPct(f.cpu1s)} at ${fmtRate(f.frames1s)} frames/s`,
     `${fmtPct(f.cpu10s)} at ${fmtRate(f.frames10s)} frames/s`,
     Number.isFinite(f.cpu1s / f.frames1s) ? `${((f.cpu1s / f.frames1s) * 1e6).toFixed(1)} µs` : '–',
@@ -374,7 +386,7 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
   const ws = all.find((f) => f.transport === 'ws');
   const notes = [
     'Sessions on bare sockets that follow the reference client\'s protocol (hello, one delta in flight, acks, pongs, resume), 5 000 per generator process, spread over 127.0.x.y source addresses; the reference client over ws costs its generator several times the CPU, and 20 000 of them flushing every second would measure the generator. Sessions: as many as the server process may hold open files, minus a margin for its own.',
-    'Memory per session: server RSS and V8 heap after a forced GC with all sessions idle, minus the same after a warm-up, divided by the sessions. RSS also holds the V8 heap\'s free reserve (V8 keeps room to grow in proportion to the live heap), so RSS per session exceeds heap used + outside the heap. CPU: median of one-second samples over 10 s, in cores; every session sends 7 samples per flush.',
+    'Memory per idle session: server RSS and V8 heap after a forced GC with all sessions idle, minus the same after a warm-up, divided by the sessions, V8\'s young generation left out: the GC has emptied it, and V8 sizes it by the allocation rate (up to 2 × 16 MiB of semi-spaces per event loop), not by the sessions held. Its size is in its own column, and "RSS total" divides the whole growth, young generation included, by the sessions. RSS also holds the V8 old generation\'s free reserve (V8 keeps room to grow in proportion to the live heap), so RSS per session exceeds heap used + outside the heap. CPU: median of one-second samples over 10 s, in cores; every session sends 7 samples per flush.',
     'CPU per frame = CPU at the 1 s flush ÷ its frame rate: the cost of one 7-sample delta arriving on its own (read, decode, apply, ack), the figure to plan with.',
   ];
   if (uws !== undefined && ws !== undefined) {
@@ -388,7 +400,7 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
   }
   ctx.report.tables.push({
     title: 'Connections: memory, connect rate and CPU per session',
-    columns: ['server', 'sessions', 'connect rate', 'RSS per idle session', 'of it V8 heap used', 'of it outside the V8 heap', 'RSS total', 'CPU, flush every 1 s', 'CPU, flush every 10 s', 'CPU per frame'],
+    columns: ['server', 'sessions', 'connect rate', 'RSS per idle session', 'of it V8 heap used', 'of it outside the V8 heap', 'RSS total', 'of it V8\'s young generation (empty)', 'CPU, flush every 1 s', 'CPU, flush every 10 s', 'CPU per frame'],
     rows, notes,
   });
 }
