@@ -18,6 +18,7 @@ import { loadBrowserScript } from '../../server/http/browser-script.js';
 import { startPageServer, type PageServer } from '../support/chromium.js';
 import { collectorsPage, type CollectorsPageWindow } from '../support/engines/collectors-page.js';
 import { ENGINES, type EngineBrowser, type EngineName, type EngineTab } from '../support/engines/index.js';
+import { clickAndSettle } from '../support/engines/interaction.js';
 import { scrape } from '../support/scrape.js';
 import { REPO_ROOT, killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
 import { waitFor } from '../support/wait-for.js';
@@ -148,43 +149,8 @@ const api = (host: string, method: string, cls: string, suffix = '_count', le = 
   `http_client_request_duration_seconds${suffix}{host="${host}",method="${method}",status_class="${cls}",route="/"${le === '' ? '' : `,le="${le}"`}}`;
 const errors = (kind: string, route: string): string => `browser_errors_total{kind="${kind}",route="${route}"}`;
 
-/**
- * A trusted click on the page's text (what finalises LCP for web-vitals, and an interaction for INP), then
- * an idle callback registered once the click's event timing entry has reached the page's observers.
- * web-vitals takes event entries in an idle callback of its own, registered when its observer is handed
- * the entry (docs/BFCACHE-FINDINGS.md, "INP needs an idle callback before the page is hidden"); observers
- * are handed entries in one task, in the order they were registered, so an idle callback registered by a
- * later observer runs after web-vitals has counted the click. An idle callback registered right after the
- * click could run before the entry existed (the frame after the click is late on a loaded machine), and
- * the page was then hidden before web-vitals saw the interaction: INP lost. An engine without event
- * timing (WebKitGTK) waits for the idle callback only; an entry that never comes (an interaction under
- * 16 ms, which web-vitals does not count either) is waited for 5 s.
- */
-async function interact(tab: EngineTab): Promise<void> {
-  const since = await tab.evaluate(() => performance.now());
-  await tab.click('#content');
-  await tab.evaluate((t0) => new Promise<null>((resolve) => {
-    const idle = (): void => {
-      if (typeof requestIdleCallback === 'function') requestIdleCallback(() => resolve(null), { timeout: 1000 });
-      else resolve(null);
-    };
-    if (typeof PerformanceEventTiming === 'undefined' || !('interactionId' in PerformanceEventTiming.prototype)) return idle();
-    const seen = (e: PerformanceEntry): boolean => e.startTime >= t0 && (e.entryType === 'first-input' || (e as PerformanceEventTiming).interactionId > 0);
-    const observer = new PerformanceObserver((list) => {
-      if (!list.getEntries().some(seen)) return;
-      clearTimeout(timer);
-      observer.disconnect();
-      idle();
-    });
-    const timer = setTimeout(() => {
-      observer.disconnect();
-      idle();
-    }, 5000);
-    observer.observe({ type: 'event', buffered: true, durationThreshold: 16 });
-    observer.observe({ type: 'first-input', buffered: true });
-    return undefined;
-  }), since);
-}
+/** A trusted click on the page's text: what finalises LCP for web-vitals, and an interaction for INP. */
+const interact = (tab: EngineTab): Promise<void> => clickAndSettle(tab, '#content');
 
 /** What the user does when switching tabs, for web-vitals: hidden, then visible again. */
 const hideAndShow = (tab: EngineTab): Promise<null> =>

@@ -14,6 +14,7 @@ import { NAVIGATION_TIMING_FIELDS, OPTIONAL_TIMING_FIELDS, WEB_VITALS } from '..
 import { loadBrowserScript, type BrowserScriptManifest } from '../../server/http/browser-script.js';
 import { startPageServer, type PageServer } from '../support/chromium.js';
 import { ENGINES, type EngineBrowser, type EngineName, type EngineTab } from '../support/engines/index.js';
+import { clickAndSettle } from '../support/engines/interaction.js';
 import { snippetPageFromUrl, snippetWhitelistFile, snippetPageQuery } from '../support/engines/snippet-page.js';
 import { scrape, valueOf } from '../support/scrape.js';
 import { REPO_ROOT, killAllClis, startServe, type ServingCli } from '../support/spawn-cli.js';
@@ -95,24 +96,11 @@ for (const engine of ENGINES) {
       const raw = await rawTiming(tab);
       const supported = await tab.evaluate(() => PerformanceObserver.supportedEntryTypes);
       console.info(`${engine.name} ${browser.version}: navigation entry ${JSON.stringify(raw)}; supportedEntryTypes ${supported.join(',')}`);
-      // A trusted click; once the engine has its event-timing entry (where it has event timing at all),
+      // A trusted click, and web-vitals given the time to count it (interaction.ts says how); then
       // hidden: LCP is final, INP has its interaction, CLS is reported.
-      await tab.click('#record');
-      if (supported.includes('first-input')) {
-        await waitFor(() => tab.evaluate(() => performance.getEntriesByType('first-input').length > 0), { what: 'the first-input entry of the click' });
-      }
-      // web-vitals takes event entries in an idle callback capped at 1 s; a page hidden before that ran
-      // loses its INP (web-vitals reports the still-empty metric, then the late value unforced). Headless
-      // Chromium grants no idle period, so wait for a callback of the same kind registered after it.
-      await tab.evaluate(() => {
-        const w = window as unknown as { idleSeen?: boolean };
-        if (typeof requestIdleCallback === 'function') requestIdleCallback(() => (w.idleSeen = true), { timeout: 1000 });
-        else w.idleSeen = true;
-        return null;
-      });
-      const idleAfter = Date.now();
-      await waitFor(() => tab.evaluate(() => (window as unknown as { idleSeen?: boolean }).idleSeen === true), { what: 'an idle callback after the click', intervalMs: 50 });
-      console.info(`${engine.name}: the idle callback after the click ran after ${Date.now() - idleAfter} ms`);
+      const clickedAt = Date.now();
+      await clickAndSettle(tab, '#record');
+      console.info(`${engine.name}: the click's event timing entry and an idle callback after it took ${Date.now() - clickedAt} ms`);
       await hide(tab);
       // The client's rule: every field but the optional unloadEvent*, which only count when not 0
       // (Firefox's negative fetchStart and WebKit's zeros included: measured from min(startTime, fetchStart)).
