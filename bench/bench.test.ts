@@ -31,13 +31,16 @@ describe('npm run bench -- --quick', () => {
     expect(stdout).toContain('## Ingest at saturation');
     // The workers path: ingest, connections and the storm each ran with --workers 2 (totals exact, above) and one event loop.
     const whats = result.checks.map((c) => `${c.scenario}: ${c.what}`);
-    for (const want of ['ingest-workers: promstream uws --workers 1: totals', 'ingest-workers: promstream uws --workers 2: totals', 'connections: uws, --workers 2: totals after all flushed', 'storm: uws, --workers 2: every session back and resumed', 'storm: uws: every session back and resumed']) {
+    for (const want of ['ingest-workers: promstream uws --workers 1: totals', 'ingest-workers: promstream uws --workers 2: totals', 'ingest-workers: promstream uws, 2 replicas of --workers 1: totals', 'connections: uws, --workers 2: totals after all flushed', 'storm: uws, --workers 2: every session back and resumed', 'storm: uws: every session back and resumed']) {
       expect(whats).toContain(want);
     }
-    const ingestWorkers = result.data.ingestWorkers as { figures: { workers: number; splits: number[][] }[] };
-    const two = ingestWorkers.figures.find((f) => f.workers === 2);
+    const ingestWorkers = result.data.ingestWorkers as { figures: { layout: string; workers: number; splits: number[][] }[] };
+    const two = ingestWorkers.figures.find((f) => f.layout === 'workers' && f.workers === 2);
     // Both workers polled some of the 32 connections, and none was lost from the count.
     expect(two?.splits.every((s) => s.length === 2 && s[0]! + s[1]! === 32)).toBe(true);
+    // Two replicas: each polled exactly the 16 connections of its own generator.
+    const replicas = ingestWorkers.figures.find((f) => f.layout === 'replicas');
+    expect(replicas?.splits.every((s) => s.length === 2 && s[0] === 16 && s[1] === 16)).toBe(true);
     const connections = result.data.connections as { transport: string; workers: number; split: number[]; sessions: number }[];
     expect(connections.find((c) => c.workers === 2)?.split.reduce((a, b) => a + b, 0)).toBe(connections.find((c) => c.workers === 2)?.sessions);
     expect(stdout).toContain('## Ingest at saturation: --workers 2 vs --workers 1');

@@ -43,9 +43,10 @@ Scenarios (default: all of them, a few minutes):
   storm        every session cut at once: time until all resumed, peak CPU, exact totals
   ingest-workers
                ingest at saturation, promstream --workers 1 vs --workers N (default 2) on the one
-               port (SO_REUSEPORT), the generator on the same cores: host frames/s, server CPU,
-               connections per worker; uWS, and ws where Node shares ports (>= 22.12; on older
-               Node the row names the command that runs it under Node 24)
+               port (SO_REUSEPORT) vs N replicas (processes of --workers 1 on N ports), N
+               generators on the same cores: host frames/s, server CPU, connections per event
+               loop, ratios run by run; uWS, and ws --workers N where Node shares ports (>= 22.12;
+               on older Node the row names the command that runs it under Node 24)
   connections-workers
                the connections scenario with --workers N (first --transport): CPU per lone frame
                and RSS per idle session against --workers 1 (run too unless connections runs)

@@ -1,5 +1,5 @@
 /** The capacity targets of the bench issue, judged from a full local run. */
-import { fmtInt, fmtMs, fmtPct, fmtRate, fmtRatio, type Report } from './report.js';
+import { fmtInt, fmtMs, fmtPct, fmtRate, fmtRatio, fmtSpread, type Report } from './report.js';
 import type { BaselineFigures } from '../scenarios/baseline.js';
 import type { ConnectionFigures } from '../scenarios/connections.js';
 import type { IngestFigures } from '../scenarios/ingest.js';
@@ -54,10 +54,10 @@ function judgeWorkers(f: AllFigures, { scenarios, workers }: Pick<BenchOptions, 
   if (scenarios.includes('ingest-workers')) {
     for (const t of ['uws', 'ws'] as const) {
       const skipped = f.ingestWorkers?.skipped.find((s) => s.transport === t);
-      const { gain, one, many } = workersGain(f.ingestWorkers, t, n);
+      const { gain, spread, one, many } = workersGain(f.ingestWorkers, t, n);
       if (skipped === undefined && !Number.isFinite(gain)) continue;
       add(`ingest, ${t === 'uws' ? 'uWS' : 'ws'}: --workers ${n} ≥ ${MIN_WORKERS_INGEST_GAIN} × the frames/s of --workers 1 (host, generator on the same cores)`,
-        skipped !== undefined ? skipped.why : `${fmtRatio(gain)} (${fmtRate(many!.framesPerS.median)} at ${fmtPct(many!.serverCpu.median)} CPU vs ${fmtRate(one!.framesPerS.median)} at ${fmtPct(one!.serverCpu.median)}; connections per worker ${many!.splits.map((s) => s.join('/')).join(', ')})`,
+        skipped !== undefined ? skipped.why : `${fmtSpread(spread!, fmtRatio)} (median of the per-run ratios; ${fmtRate(many!.framesPerS.median)} at ${fmtPct(many!.serverCpu.median)} CPU vs ${fmtRate(one!.framesPerS.median)} at ${fmtPct(one!.serverCpu.median)}; connections per worker ${many!.splits.map((s) => s.join('/')).join(', ')})`,
         skipped !== undefined ? null : gain >= MIN_WORKERS_INGEST_GAIN);
     }
   }

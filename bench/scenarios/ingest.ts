@@ -45,6 +45,11 @@ export interface IngestWindow {
   readonly maxUnacked?: number;
   /** The scenario its correctness checks are filed under (default ingest). */
   readonly scenario?: string;
+  /**
+   * Generator processes sharing the connections (default 1); with several servers, generator j streams
+   * to server j mod servers, so each server gets connections × servers ÷ generators of them.
+   */
+  readonly generators?: number;
 }
 
 export interface IngestFigures {
@@ -107,65 +112,108 @@ export async function runIngest(ctx: BenchContext): Promise<Map<string, IngestFi
   return figures;
 }
 
+/**
+ * One measured window against one server, or against several at once (independent processes side by
+ * side, as replicas): their frames, samples and CPU are summed, each one's totals checked against what
+ * its own generators sent.
+ */
 export async function ingestOnce(
   ctx: BenchContext,
-  server: ServerUnderTest,
+  target: ServerUnderTest | readonly ServerUnderTest[],
   mode: IngestMode,
   key: string,
-  { warmupMs, windowMs, maxFramesPerConnection, connections = INGEST_CONNECTIONS, perLoop = false, maxUnacked, scenario = 'ingest' }: IngestWindow,
+  { warmupMs, windowMs, maxFramesPerConnection, connections = INGEST_CONNECTIONS, perLoop = false, maxUnacked, scenario = 'ingest', generators = 1 }: IngestWindow,
 ): Promise<IngestRun> {
-  const gen = ctx.generator(0);
-  const before = ctx.isTarget ? (await scrape(server.metricsUrl!)).samples : new Map<string, number>();
-  const framesBefore = mode === 'sink' ? 0 : (await server.counts()).frames;
-  await gen.request<{ catalog: Welcome['catalog'] }>('ingest-open', {
-    host: server.host, port: server.port, path: server.path, connections, localAddresses: ctx.sourceAddresses(4), labels: ctx.labels,
-  });
+  const servers: readonly ServerUnderTest[] = Array.isArray(target) ? target : [target as ServerUnderTest];
+  if (generators % servers.length !== 0 || connections % generators !== 0) {
+    throw new Error(`ingest: ${connections} connections, ${generators} generators and ${servers.length} servers do not divide evenly`);
+  }
+  const gens = Array.from({ length: generators }, (_, j) => ({ gen: ctx.generator(j), server: servers[j % servers.length]! }));
+  const each = <T>(f: (server: ServerUnderTest) => Promise<T>): Promise<T[]> => Promise.all(servers.map(f));
+  const counts = async (): Promise<{ frames: number; samples: number; atMs: number }> => {
+    const list = await each((sv) => sv.counts());
+    return { frames: sum(list.map((c) => c.frames)), samples: sum(list.map((c) => c.samples)), atMs: sum(list.map((c) => c.atMs)) / list.length };
+  };
+  const resources = async (): Promise<{ cpuSeconds: number; atMs: number }> => {
+    const list = await each((sv) => sv.resources());
+    return { cpuSeconds: sum(list.map((r) => r.cpuSeconds)), atMs: sum(list.map((r) => r.atMs)) / list.length };
+  };
+  const loops = async (): Promise<{ connections: number[]; threadCpuSeconds: Record<string, number>; atMs: number } | null> => {
+    const list = await each((sv) => sv.loops());
+    if (list.some((l) => l === null)) return null;
+    const threadCpuSeconds: Record<string, number> = {};
+    list.forEach((l, i) => {
+      for (const [tid, cpu] of Object.entries(l!.threadCpuSeconds)) threadCpuSeconds[`${i}:${tid}`] = cpu;
+    });
+    return { connections: list.flatMap((l) => l!.connections).sort((x, y) => y - x), threadCpuSeconds, atMs: sum(list.map((l) => l!.atMs)) / list.length };
+  };
+
+  const before = await each(async (sv) => (ctx.isTarget ? (await scrape(sv.metricsUrl!)).samples : new Map<string, number>()));
+  const framesBefore = mode === 'sink' ? 0 : (await counts()).frames;
+  await Promise.all(gens.map(({ gen, server }) => gen.request<{ catalog: Welcome['catalog'] }>('ingest-open', {
+    host: server.host, port: server.port, path: server.path, connections: connections / generators, localAddresses: ctx.sourceAddresses(4), labels: ctx.labels,
+  })));
   try {
-    await gen.request('ingest-start', { maxFramesPerConnection, ...(maxUnacked === undefined ? {} : { maxUnacked }) });
+    await Promise.all(gens.map(({ gen }) => gen.request('ingest-start', { maxFramesPerConnection, ...(maxUnacked === undefined ? {} : { maxUnacked }) })));
     await pause(warmupMs);
-    const la = perLoop ? await server.loops() : null;
-    const a = mode === 'sink' ? null : await server.counts();
-    const ra = await server.resources();
+    const la = perLoop ? await loops() : null;
+    const a = mode === 'sink' ? null : await counts();
+    const ra = await resources();
     await pause(windowMs);
-    const b = mode === 'sink' ? null : await server.counts();
-    const rb = await server.resources();
-    const lb = perLoop ? await server.loops() : null;
+    const b = mode === 'sink' ? null : await counts();
+    const rb = await resources();
+    const lb = perLoop ? await loops() : null;
     const perLoopFigures = la === null || lb === null ? {} : {
       loopConnections: la.connections,
       threadCpu: Object.entries(lb.threadCpuSeconds)
         .map(([tid, cpu]) => (cpu - (la.threadCpuSeconds[tid] ?? 0)) / ((lb.atMs - la.atMs) / 1000))
         .sort((x, y) => y - x),
     };
-    const sent = await gen.request<RawIngestResult>('ingest-stop', { awaitAcks: mode === 'promstream' }, 120_000);
+    const sent = await Promise.all(gens.map(({ gen }) => gen.request<RawIngestResult>('ingest-stop', { awaitAcks: mode === 'promstream' }, 120_000)));
 
-    const generatorCpu = sent.generatorCpuSeconds / (sent.elapsedMs / 1000);
+    const generatorCpu = sum(sent.map((x) => x.generatorCpuSeconds / (x.elapsedMs / 1000)));
     const serverCpu = (rb.cpuSeconds - ra.cpuSeconds) / ((rb.atMs - ra.atMs) / 1000);
+    const framesSent = sum(sent.map((x) => x.framesSent));
+    const connectionsOpen = sum(sent.map((x) => x.connections));
     if (mode === 'sink') {
-      const framesPerS = sent.framesSent / (sent.elapsedMs / 1000);
+      const framesPerS = sum(sent.map((x) => x.framesSent / (x.elapsedMs / 1000)));
       return { framesPerS, framesPerCoreS: NaN, samplesPerS: framesPerS * SAMPLES_PER_BATCH, serverCpu, generatorCpu };
     }
-    if (sent.closes.length > 0) throw new Error(`the server closed ingest connections: ${[...new Set(sent.closes)].join(', ')}`);
+    const closes = sent.flatMap((x) => x.closes);
+    if (closes.length > 0) throw new Error(`the server closed ingest connections: ${[...new Set(closes)].join(', ')}`);
     const seconds = (b!.atMs - a!.atMs) / 1000;
 
     // Every frame sent (and each connection's hello) must arrive; the real server must expose exactly what was sent.
-    const want = framesBefore + sent.framesSent + sent.connections;
-    const arrived = await pollUntil(async () => (await server.counts()).frames >= want, 60_000, 100);
-    const got = (await server.counts()).frames;
+    const want = framesBefore + framesSent + connectionsOpen;
+    const arrived = await pollUntil(async () => (await counts()).frames >= want, 60_000, 100);
+    const got = (await counts()).frames;
     if (mode === 'decode-only') {
       ctx.report.check(scenario, `${key}: frames decoded`, arrived && got === want ? [] : [`decoded ${got - framesBefore}, sent ${want - framesBefore}`], `${(want - framesBefore).toLocaleString('en-US')} frames`);
     } else {
-      // A deployment's gauges also count its other sessions: there only counters and histograms are compared.
-      const expected = ExpectedTotals.fromJSON(sent.expected).exposition(ctx.isTarget ? null : sent.connections);
-      const problems = compareTotals(expected, (await scrape(server.metricsUrl!)).samples, before);
-      if (sent.fullyAcked !== sent.connections) problems.push(`${sent.connections - sent.fullyAcked} connections missing their last ack`);
-      ctx.report.check(scenario, `${key}: totals`, problems, `${sent.framesSent.toLocaleString('en-US')} frames, ${expected.size} series`);
+      const problems: string[] = [];
+      let seriesCount = 0;
+      for (const [i, server] of servers.entries()) {
+        // What this server's generators sent; a deployment's gauges also count its other sessions: there only counters and histograms are compared.
+        const mine = sent.filter((_, j) => gens[j]!.server === server);
+        const expected = new ExpectedTotals();
+        for (const x of mine) expected.merge(ExpectedTotals.fromJSON(x.expected));
+        const exposition = expected.exposition(ctx.isTarget ? null : sum(mine.map((x) => x.connections)));
+        seriesCount = Math.max(seriesCount, exposition.size);
+        const found = compareTotals(exposition, (await scrape(server.metricsUrl!)).samples, before[i]!);
+        problems.push(...(servers.length === 1 ? found : found.map((p) => `${server.label}: ${p}`)));
+        const unacked = sum(mine.map((x) => x.connections - x.fullyAcked));
+        if (unacked > 0) problems.push(`${unacked} connections missing their last ack`);
+      }
+      ctx.report.check(scenario, `${key}: totals`, problems, `${framesSent.toLocaleString('en-US')} frames, ${seriesCount} series${servers.length === 1 ? '' : ` on each of ${servers.length} servers`}`);
     }
     const framesPerS = (b!.frames - a!.frames) / seconds;
     return { framesPerS, framesPerCoreS: framesPerS / serverCpu, samplesPerS: (b!.samples - a!.samples) / seconds, serverCpu, generatorCpu, ...perLoopFigures };
   } finally {
-    await gen.request('ingest-close');
+    await Promise.all(gens.map(({ gen }) => gen.request('ingest-close')));
   }
 }
+
+const sum = (xs: readonly number[]): number => xs.reduce((acc, x) => acc + x, 0);
 
 function reportIngest(ctx: BenchContext, f: Map<string, IngestFigures>): void {
   const rows: string[][] = [];

@@ -49,5 +49,12 @@ export type FromWorker =
   | { readonly t: 'closed' }
   | { readonly t: 'log'; readonly line: string };
 
-/** The host's clock: the same origin in every thread (performance.now() alone starts with each thread). */
-export const hostClock = (zeroMs: number): (() => number) => () => performance.timeOrigin + performance.now() - zeroMs;
+/**
+ * The host's clock: the same origin in every thread (performance.now() alone starts with each thread).
+ * Read twice per frame, so the thread's offset is taken once: `performance.timeOrigin` is an accessor
+ * that costs a third of a `performance.now()` on every read.
+ */
+export const hostClock = (zeroMs: number): (() => number) => {
+  const offsetMs = performance.timeOrigin - zeroMs;
+  return () => offsetMs + performance.now();
+};
