@@ -8,7 +8,7 @@
  * and then probes it: CPU, memory (after a forced GC when asked), event-loop delay, and per event loop
  * (workers): the public connections each one polls and the CPU of each thread.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { getHeapStatistics } from 'node:v8';
 import { youngGenerationBytes } from './young-generation.js';
@@ -46,15 +46,19 @@ export interface Started {
 }
 
 /** Per event loop of the server process, read from /proc (Linux; empty elsewhere). */
-export interface LoopsProbe {
+export interface ThreadsProbe {
+  /** CPU seconds of every thread of the process, by "thread-id name" (the main thread's name: main). */
+  readonly threadCpuSeconds: Readonly<Record<string, number>>;
+  /** When the threads were read. */
+  readonly atMs: number;
+}
+
+export interface LoopsProbe extends ThreadsProbe {
   /**
    * Established TCP connections on the public port registered in each epoll instance, i.e. polled
    * by each event loop (one per worker thread; the main thread's too), largest first; zeros left out.
    */
   readonly connections: readonly number[];
-  /** CPU seconds of every thread of the process, by thread id. */
-  readonly threadCpuSeconds: Readonly<Record<string, number>>;
-  readonly atMs: number;
 }
 
 export interface Probe {
@@ -143,11 +147,29 @@ function establishedOn(port: number): Set<string> {
   return inodes;
 }
 
-function loops(): LoopsProbe {
-  const atMs = performance.now();
-  const connections: number[] = [];
+/** CPU seconds of every thread, keyed "tid name", and when they were read; cheap (no descriptor scan). */
+function threads(): ThreadsProbe {
   const threadCpuSeconds: Record<string, number> = {};
-  if (process.platform !== 'linux') return { connections, threadCpuSeconds, atMs };
+  const atMs = performance.now();
+  if (process.platform !== 'linux') return { threadCpuSeconds, atMs };
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // fields after "(comm)": state is field 3, utime 14, stime 15 (clock ticks of 1/100 s)
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // keyed "tid name" (the thread's comm: node, V8's and libuv's helpers); the process's own id is the main thread
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      threadCpuSeconds[`${tid} ${Number(tid) === process.pid ? 'main' : name}`] = (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return { threadCpuSeconds, atMs };
+}
+
+function loops(): LoopsProbe {
+  const connections: number[] = [];
+  if (process.platform !== 'linux') return { connections, ...threads() };
   const inodes = establishedOn(publicPort);
   const link = (fd: string): string | null => {
     try {
@@ -172,17 +194,7 @@ function loops(): LoopsProbe {
     if (n > 0) connections.push(n);
   }
   connections.sort((a, b) => b - a);
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      // fields after "(comm)": state is field 3, utime 14, stime 15 (clock ticks of 1/100 s)
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      threadCpuSeconds[tid] = (Number(f[11]) + Number(f[12])) / 100;
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return { connections, threadCpuSeconds, atMs };
+  return { connections, ...threads() };
 }
 
 function welcomeFor(whitelist: Whitelist): Uint8Array {
@@ -256,17 +268,39 @@ async function startSink(welcome: Uint8Array): Promise<{ server: TcpServer; byte
   return { server, bytes: () => bytes };
 }
 
+/**
+ * RSS without a new descriptor: process.memoryUsage() opens /proc/self/stat on every call, which fails
+ * (EMFILE) while a storm holds the server at its open-files limit. /proc/self/status stays open and is
+ * read again from offset 0, which makes the kernel write it afresh.
+ */
+const statusFd = ((): number | null => {
+  try {
+    return openSync('/proc/self/status', 'r');
+  } catch {
+    return null;
+  }
+})();
+const statusBuffer = Buffer.alloc(8192);
+function rssBytes(): number {
+  if (statusFd === null) return process.memoryUsage.rss();
+  const text = statusBuffer.toString('latin1', 0, readSync(statusFd, statusBuffer, 0, statusBuffer.length, 0));
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(text);
+  if (kb === null) throw new Error('/proc/self/status has no VmRSS line');
+  return Number(kb[1]) * 1024;
+}
+
 serveParent({
   start: (req: IpcRequest) => start(req as unknown as StartRequest),
   probe: (): Probe => {
-    const m = process.memoryUsage();
+    const heap = getHeapStatistics();
     return {
-      cpuSeconds: cpuSeconds(), rssBytes: m.rss, heapUsedBytes: m.heapUsed + workersHeap.usedBytes, heapResidentBytes: getHeapStatistics().total_physical_size + workersHeap.residentBytes,
+      cpuSeconds: cpuSeconds(), rssBytes: rssBytes(), heapUsedBytes: heap.used_heap_size + workersHeap.usedBytes, heapResidentBytes: heap.total_physical_size + workersHeap.residentBytes,
       youngGenerationBytes: youngGenerationBytes() + workersHeap.youngBytes,
       ...counts(), atMs: performance.now(),
     };
   },
   loops: () => loops(),
+  threads: () => threads(),
   gc: async () => {
     // Two passes with a turn of the loop between them: the first may leave work for finalizers.
     const gc = (globalThis as { gc?: () => void }).gc;

@@ -4,7 +4,7 @@
  */
 import { spawnBenchChild, type BenchChild } from './child-process.js';
 import { figuresOf, scrape, type ServerFigures } from '../report/metrics-probe.js';
-import type { LoopsProbe, Probe, ServerMode, Started, StartRequest } from './server-process.js';
+import type { LoopsProbe, Probe, ThreadsProbe, ServerMode, Started, StartRequest } from './server-process.js';
 
 export interface ResourceProbe {
   readonly atMs: number;
@@ -39,6 +39,8 @@ export interface ServerUnderTest {
   eventLoopDelay(action: 'start' | 'read'): Promise<{ p50Ms: number; p99Ms: number; maxMs: number } | null>;
   /** Public connections per event loop and CPU per thread (local only, Linux; null for a target). */
   loops(): Promise<LoopsProbe | null>;
+  /** CPU per thread only, without loops()' descriptor scan (local only, Linux; null for a target). */
+  threads(): Promise<ThreadsProbe | null>;
   stop(): Promise<void>;
 }
 
@@ -92,6 +94,7 @@ export async function startLocalServer(o: LocalServerOptions): Promise<ServerUnd
     },
     eventLoopDelay: async (action) => (action === 'start' ? (await child.request('eld-start'), null) : child.request('eld-read')),
     loops: () => child.request<LoopsProbe>('loops'),
+    threads: () => child.request<ThreadsProbe>('threads'),
     async stop() {
       await child.request('close', {}, 10_000).catch(() => {});
       await child.stop();
@@ -124,6 +127,7 @@ export function targetServer(wsUrl: string, metricsUrl: string): ServerUnderTest
     gc: async () => false,
     eventLoopDelay: async () => null,
     loops: async () => null,
+    threads: async () => null,
     stop: async () => {},
   };
 }

@@ -255,10 +255,16 @@ async function onTransport(
       ctx.progress.step(`connections (${label}): every client flushes every ${spread} s`, windowMs + 2000);
       await Promise.all(gens.map((g) => g.request('fleet-record', { everyMs: 1000, spread })));
       await pause(quick ? 300 : 2000);
+      const la = server.workers > 1 ? await server.threads() : null;
       const w = await cpuWindow(server, windowMs, 1000);
+      const lb = la === null ? null : await server.threads();
       if (spread === 1) [cpu1s, frames1s] = [w.cpu, w.framesPerS];
       else [cpu10s, frames10s] = [w.cpu, w.framesPerS];
-      ctx.progress.result(`server ${fmtPct(w.cpu)} CPU at ${fmtRate(w.framesPerS)} frames/s`);
+      // With workers, where the CPU went: each thread over the window, busiest first.
+      const threads = la === null || lb === null ? '' : `; threads ${Object.entries(lb.threadCpuSeconds)
+        .map(([key, cpu]) => [key.slice(key.indexOf(' ') + 1), (cpu - (la.threadCpuSeconds[key] ?? 0)) / ((lb.atMs - la.atMs) / 1000)] as const)
+        .filter(([, cpu]) => cpu >= 0.005).sort((x, y) => y[1] - x[1]).map(([name, cpu]) => `${name} ${fmtPct(cpu)}`).join(', ')}`;
+      ctx.progress.result(`server ${fmtPct(w.cpu)} CPU at ${fmtRate(w.framesPerS)} frames/s${threads}`);
     }
   }
 
@@ -396,7 +402,7 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
     const one = all.find((f) => f.workers === 1 && many.transport.startsWith(`${f.transport},`));
     if (one === undefined) continue;
     const perFrame = (f: ConnectionFigures): number => f.cpu1s / f.frames1s;
-    notes.push(`${many.transport} / ${one.transport} (one event loop): ${fmtRatio(perFrame(many) / perFrame(one))} the CPU per frame, ${fmtRatio(many.rssPerSessionBytes / one.rssPerSessionBytes)} the RSS per idle session (${fmtInt(many.rssPerSessionBytes - one.rssPerSessionBytes)} B more). With workers, sessions are spread over the worker threads by the kernel (per worker: the sessions each worker's event loop polls); CPU is the whole process (workers, and the main thread that serves /metrics and expires sessions); heap figures add every worker's V8 heap after a forced GC in each (the bench runs each worker under a shim that answers a GC request).`);
+    notes.push(`${many.transport} / ${one.transport} (one event loop): ${fmtRatio(perFrame(many) / perFrame(one))} the CPU per frame, ${fmtRatio(many.rssPerSessionBytes / one.rssPerSessionBytes)} the RSS per idle session (${fmtInt(Math.abs(many.rssPerSessionBytes - one.rssPerSessionBytes))} B ${many.rssPerSessionBytes >= one.rssPerSessionBytes ? 'more' : 'less'}). With workers, sessions are spread over the worker threads by the kernel (per worker: the sessions each worker's event loop polls); CPU is the whole process (workers, and the main thread that serves /metrics and expires sessions); heap figures add every worker's V8 heap after a forced GC in each (the bench runs each worker under a shim that answers a GC request).`);
   }
   ctx.report.tables.push({
     title: 'Connections: memory, connect rate and CPU per session',
