@@ -52,6 +52,19 @@ function attachments(s: ServingCli): Map<string, { worker: number; resumed: bool
 const workerOf = (s: ServingCli, sessionId: string): number | undefined => attachments(s).get(sessionId)?.at(-1)?.worker;
 const metrics = (s: ServingCli): Promise<Map<string, number>> => scrape(s.metricsPort);
 
+/**
+ * Flushes `cs` and adds clients until both workers serve some (at most 40): the kernel hashes each
+ * connection to a worker, so a handful can all land on one.
+ */
+async function untilBothWorkers(s: ServingCli, cs: readonly PromstreamClient[], addClient: () => void): Promise<void> {
+  for (;;) {
+    await Promise.all(cs.map((c) => c.flush()));
+    await waitFor(() => cs.every((c) => workerOf(s, c.sessionId!) !== undefined), { what: 'every attach log line' });
+    if (new Set(cs.map((c) => workerOf(s, c.sessionId!))).size === 2 || cs.length >= 40) return;
+    addClient();
+  }
+}
+
 /** A raw client welcomed by worker `want` (new connections until the kernel picks it). */
 async function rawOn(s: ServingCli, want: number, resume: { sessionId: string; token: string; epoch: string } | null = null): Promise<{ c: RawClient; sessionId: string; token: string; epoch: string }> {
   for (let attempt = 0; attempt < 60; attempt++) {
@@ -195,12 +208,7 @@ for (const transport of TRANSPORTS) {
       };
       // Clients until both workers serve some (the kernel's hash puts twelve on one worker 1 time in 2,048).
       for (let i = 0; i < 12; i++) addClient();
-      for (;;) {
-        await Promise.all(cs.map((c) => c.flush()));
-        await waitFor(() => cs.every((c) => workerOf(s, c.sessionId!) !== undefined), { what: 'every attach log line' });
-        if (new Set(cs.map((c) => workerOf(s, c.sessionId!))).size === 2 || cs.length >= 40) break;
-        addClient();
-      }
+      await untilBothWorkers(s, cs, addClient);
       const workerAtStart = cs.map((c) => workerOf(s, c.sessionId!));
       expect(new Set(workerAtStart)).toEqual(new Set([0, 1]));
       const streaming = (async () => {
@@ -290,12 +298,7 @@ for (const transport of TRANSPORTS) {
       for (let i = 0; i < 6; i++) addClient();
       // The kernel hashes each connection to a worker: six land on one worker 1 time in 32, so clients are
       // added until both workers hold some (one CI run had all six on worker 0).
-      for (;;) {
-        await Promise.all(cs.map((c) => c.flush()));
-        await waitFor(() => cs.every((c) => workerOf(s, c.sessionId!) !== undefined), { what: 'every attach log line' });
-        if (new Set(cs.map((c) => workerOf(s, c.sessionId!))).size === 2 || cs.length >= 40) break;
-        addClient();
-      }
+      await untilBothWorkers(s, cs, addClient);
       expect(new Set(cs.map((c) => workerOf(s, c.sessionId!)))).toEqual(new Set([0, 1]));
       const n = cs.length;
       writeFileSync(whitelistFile, JSON.stringify(RELOADED));
