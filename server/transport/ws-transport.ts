@@ -9,7 +9,7 @@
  *   follows ws' 'close' event: the peer answered, or the socket was dropped (Peer.terminate, send
  *   queue full, liveness' close grace).
  * - Nothing is delivered to the handlers after the server has closed a connection.
- * - A peer's ping is answered with a pong by ws itself (autoPong) before onPing runs.
+ * - A peer's ping is answered with a pong (onSocketPing; ws' autoPong is off) before onPing runs.
  * - Slow or silent HTTP peers (slowloris) are dropped once httpHeadersTimeoutMs has passed without
  *   a complete request line and headers, over plain TCP and TLS alike; see serverTimeouts().
  * - A connection with more than MAX_REQUESTS_IN_FLIGHT pipelined requests unanswered (a peer that
@@ -58,6 +58,9 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
     // The transport's own `live` set tracks every peer until its socket is gone; a Set and a listener
     // per socket in ws as well would only cost memory.
     clientTracking: false,
+    // Pings are answered in onSocketPing instead: ws' own answer keeps a closure and three fields on
+    // every socket (~100 B), and the frame budget already bounds a peer's pings.
+    autoPong: false,
     // ws calls this only when the client offered subprotocols; false means "echo none".
     handleProtocols: (offered, request) => {
       const chosen = chosenProtocol.get(request);
@@ -242,7 +245,7 @@ class WsPeer<S> extends GuardedPeer<S, WsShared<S>> {
     ws.on('error', onSocketError);
     ws.on('message', onSocketMessage);
     ws.on('pong', onSocketPong);
-    // ws has already queued the pong (autoPong) when it emits 'ping'.
+    // onSocketPing queues the pong, then counts the ping.
     ws.on('ping', onSocketPing);
     ws.on('close', onSocketClose);
     if (!this.openWith(request, protocol)) ws.terminate();
@@ -343,7 +346,9 @@ function onSocketError(this: WebSocket, err: Error): void {
 function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   (this as PeerWebSocket).peer?.received(data, isBinary);
 }
-function onSocketPing(this: WebSocket): void {
+function onSocketPing(this: WebSocket, data: Buffer): void {
+  // Answered first, as ws' autoPong would (queued behind what is being sent); then counted.
+  if (this.readyState === WebSocket.OPEN) this.pong(data);
   (this as PeerWebSocket).peer?.controlReceived(true);
 }
 function onSocketPong(this: WebSocket): void {
