@@ -57,8 +57,9 @@ const VARIANTS = {
   /** sharedworker-open, but the page tells the worker in pagehide to close the socket (quietly: no message back), and to open one on pageshow(persisted). */
   'sharedworker-close': 'socket in a shared worker, closed by it on the page\'s pagehide',
   /**
-   * sharedworker-close, but the worker is busy for WORKER_BUSY_MS when the page is left (a loaded
-   * machine, a slow thread): does the page's pagehide message still reach it before the page is cached?
+   * sharedworker-close, but in pagehide the page first makes its worker busy for WORKER_BUSY_MS (a
+   * loaded machine, a slow thread), then posts the close: does the close still reach it while the page
+   * is cached?
    */
   'sharedworker-close+busy': 'socket in a shared worker, closed by it on pagehide; the worker busy when the page is left',
   /** bare, but the page is served with Cache-Control: no-store. */
@@ -72,7 +73,7 @@ const SOCKETLESS = ['bare', 'listeners', 'unload'];
 /** Milliseconds the next page's server waits before answering in this variant. */
 const nextDelayOf = (variant: Variant): number => (variant.endsWith('+slow') ? 300 : 0);
 
-/** How long the worker of `sharedworker-close+busy` is busy from just before the click on the link. */
+/** How long the worker of `sharedworker-close+busy` is busy from the page's pagehide. */
 const WORKER_BUSY_MS = 1500;
 
 /** A resumable close code a client can use (1000/1001 end a promstream session; 4100 keeps it). */
@@ -153,6 +154,7 @@ function probePage(variant: Variant, wsPort: number, id: string): string {
 <script>
   var DOC = 'probe';
   var VARIANT = ${JSON.stringify(strategy)};
+  var BUSY = ${JSON.stringify(variant.endsWith('+busy'))};
   var URL_WS = 'ws://127.0.0.1:${wsPort}/ws?id=${id}';
   ${LOGGER}
   window.sockets = [];
@@ -205,7 +207,7 @@ function probePage(variant: Variant, wsPort: number, id: string): string {
   ], { type: 'text/javascript' })));
   shared.port.onmessage = function (e) { log(e.data[0], e.data[1]); if (e.data[0] === 'ws-open') sockets.push({ readyState: 1 }); };
   if (VARIANT === 'sharedworker-close') {
-    addEventListener('pagehide', function (e) { if (e.persisted) shared.port.postMessage('close'); });
+    addEventListener('pagehide', function (e) { if (e.persisted) { if (BUSY) shared.port.postMessage('busy'); shared.port.postMessage('close'); } });
     addEventListener('pageshow', function (e) { if (e.persisted) shared.port.postMessage('open'); });
   }
   ` : socket ? `open('on load');` : ''}
@@ -285,18 +287,11 @@ async function runRound(browser: EngineBrowser, ws: ProbeSocketServer, origin: s
       });
       expect(state).toBe(2); // CLOSING, and it stays so: the server reads nothing more
     }
-    // Busy from now on for WORKER_BUSY_MS: the page's pagehide message waits behind that.
-    let busyUntil = 0;
-    if (variant === 'sharedworker-close+busy') {
-      busyUntil = Date.now() + WORKER_BUSY_MS;
-      await tab.evaluate(() => {
-        (window as unknown as { shared: SharedWorker }).shared.port.postMessage('busy');
-        return null;
-      });
-    }
     // Leave through the link, as a user would.
     await tab.click('#next');
     await waitFor(() => tab.evaluate(() => location.pathname === '/next' && document.readyState === 'complete'), { what: `${id}: the next page to load` });
+    // +busy: the worker is busy from the probe's pagehide, which came before the next page loaded.
+    const busyUntil = variant.endsWith('+busy') ? Date.now() + WORKER_BUSY_MS : 0;
     let whileAway: Round['whileAway'] = { state: 'none' };
     if (hasSocket && variant !== 'closed-before' && variant !== 'closing-before') {
       // Either the server sees the socket close, or a ping sent now is answered: the socket is alive.
