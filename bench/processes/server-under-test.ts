@@ -4,7 +4,18 @@
  */
 import { spawnBenchChild, type BenchChild } from './child-process.js';
 import { figuresOf, scrape, type ServerFigures } from '../report/metrics-probe.js';
-import type { LoopsProbe, Probe, ThreadsProbe, ServerMode, Started, StartRequest } from './server-process.js';
+import type { LoopsProbe, Probe, ServerMode, Started, StartRequest, ThreadsProbe } from './server-process.js';
+
+/**
+ * CPU of every thread between two probes of the same process(es), in cores, busiest first. A probe's
+ * keys are "thread-id name"; the name is what follows the first space.
+ */
+export function threadCpuBetween(a: ThreadsProbe, b: ThreadsProbe): { name: string; cores: number }[] {
+  const seconds = (b.atMs - a.atMs) / 1000;
+  return Object.entries(b.threadCpuSeconds)
+    .map(([key, cpu]) => ({ name: key.slice(key.indexOf(' ') + 1), cores: (cpu - (a.threadCpuSeconds[key] ?? 0)) / seconds }))
+    .sort((x, y) => y.cores - x.cores);
+}
 
 export interface ResourceProbe {
   readonly atMs: number;

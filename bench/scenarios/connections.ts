@@ -22,7 +22,7 @@ import { scrape } from '../report/metrics-probe.js';
 import { fmtInt, fmtKiB, fmtMiB, fmtPct, fmtRate, fmtRatio, fmtTally } from '../report/report.js';
 import { compareTotals, ExpectedTotals } from '../generators/sample-plan.js';
 import type { FleetCutResult } from '../generators/raw-session-fleet.js';
-import type { ServerUnderTest } from '../processes/server-under-test.js';
+import { threadCpuBetween, type ServerUnderTest } from '../processes/server-under-test.js';
 import { percentile } from '../report/stats.js';
 import type { CatalogMetric } from '../../protocol/index.js';
 
@@ -261,9 +261,8 @@ async function onTransport(
       if (spread === 1) [cpu1s, frames1s] = [w.cpu, w.framesPerS];
       else [cpu10s, frames10s] = [w.cpu, w.framesPerS];
       // With workers, where the CPU went: each thread over the window, busiest first.
-      const threads = la === null || lb === null ? '' : `; threads ${Object.entries(lb.threadCpuSeconds)
-        .map(([key, cpu]) => [key.slice(key.indexOf(' ') + 1), (cpu - (la.threadCpuSeconds[key] ?? 0)) / ((lb.atMs - la.atMs) / 1000)] as const)
-        .filter(([, cpu]) => cpu >= 0.005).sort((x, y) => y[1] - x[1]).map(([name, cpu]) => `${name} ${fmtPct(cpu)}`).join(', ')}`;
+      const threads = la === null || lb === null ? '' : `; threads ${threadCpuBetween(la, lb)
+        .filter((t) => t.cores >= 0.005).map((t) => `${t.name} ${fmtPct(t.cores)}`).join(', ')}`;
       ctx.progress.result(`server ${fmtPct(w.cpu)} CPU at ${fmtRate(w.framesPerS)} frames/s${threads}`);
     }
   }

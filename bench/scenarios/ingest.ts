@@ -11,7 +11,7 @@ import { scrape } from '../report/metrics-probe.js';
 import { fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report/report.js';
 import type { RawIngestResult } from '../generators/raw-ingest.js';
 import { compareTotals, ExpectedTotals, SAMPLES_PER_BATCH } from '../generators/sample-plan.js';
-import type { ServerUnderTest } from '../processes/server-under-test.js';
+import { threadCpuBetween, type ServerUnderTest } from '../processes/server-under-test.js';
 import { summarize, type Summary } from '../report/stats.js';
 
 export const INGEST_CONNECTIONS = 8;
@@ -165,9 +165,7 @@ export async function ingestOnce(
     const lb = perLoop ? await loops() : null;
     const perLoopFigures = la === null || lb === null ? {} : {
       loopConnections: la.connections,
-      threadCpu: Object.entries(lb.threadCpuSeconds)
-        .map(([tid, cpu]) => (cpu - (la.threadCpuSeconds[tid] ?? 0)) / ((lb.atMs - la.atMs) / 1000))
-        .sort((x, y) => y - x),
+      threadCpu: threadCpuBetween(la, lb).map((t) => t.cores),
     };
     const sent = await Promise.all(gens.map(({ gen }) => gen.request<RawIngestResult>('ingest-stop', { awaitAcks: mode === 'promstream' }, 120_000)));
 
