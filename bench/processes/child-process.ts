@@ -42,12 +42,14 @@ export interface SpawnOptions {
   /** CPU list for taskset, e.g. '0' or '1-3'; undefined: not pinned. */
   readonly cpus?: string | undefined;
   readonly nodeFlags?: readonly string[];
+  /** The node binary; default: the one running the bench. */
+  readonly node?: string | undefined;
 }
 
 /** Starts `script` (a file next to this one in dist/bench/) as a child with an IPC channel. */
-export function spawnBenchChild(name: string, script: string, { cpus, nodeFlags = [] }: SpawnOptions = {}): BenchChild {
+export function spawnBenchChild(name: string, script: string, { cpus, nodeFlags = [], node = process.execPath }: SpawnOptions = {}): BenchChild {
   const file = fileURLToPath(new URL(script, import.meta.url));
-  const command = [process.execPath, ...nodeFlags, file];
+  const command = [node, ...nodeFlags, file];
   if (cpus !== undefined && hasTaskset()) command.unshift('taskset', '-c', cpus);
   // `ulimit -n` of the hard limit, as far as the shell may; exec keeps the IPC descriptor.
   const child = spawn('/bin/sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'bench-child', ...command], {

@@ -61,13 +61,15 @@ export interface LocalServerOptions {
   readonly transport: 'uws' | 'ws';
   readonly cpus: string | undefined;
   readonly serverOptions?: Record<string, unknown>;
+  /** The node binary for the server process; default: the bench's own. */
+  readonly node?: string | undefined;
 }
 
 export async function startLocalServer(o: LocalServerOptions): Promise<ServerUnderTest> {
   // PROMSTREAM_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every server process into DIR.
   const profileDir = process.env.PROMSTREAM_BENCH_CPU_PROF;
   const nodeFlags = ['--expose-gc', ...(profileDir === undefined || profileDir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])];
-  const child: BenchChild = spawnBenchChild(`${o.mode} server (${o.transport})`, './server-process.js', { cpus: o.cpus, nodeFlags });
+  const child: BenchChild = spawnBenchChild(`${o.mode} server (${o.transport})`, './server-process.js', { cpus: o.cpus, nodeFlags, node: o.node });
   let started: Started;
   try {
     const req: StartRequest = { mode: o.mode, configPath: o.configPath, transport: o.transport, ...(o.serverOptions === undefined ? {} : { serverOptions: o.serverOptions }) };

@@ -57,7 +57,7 @@ function judgeWorkers(f: AllFigures, { scenarios, workers }: Pick<BenchOptions, 
       const { gain, spread, one, many } = workersGain(f.ingestWorkers, t, n);
       if (skipped === undefined && !Number.isFinite(gain)) continue;
       add(`ingest, ${t === 'uws' ? 'uWS' : 'ws'}: --workers ${n} ≥ ${MIN_WORKERS_INGEST_GAIN} × the frames/s of --workers 1 (host, generator on the same cores)`,
-        skipped !== undefined ? skipped.why : `${fmtSpread(spread!, fmtRatio)} (median of the per-run ratios; ${fmtRate(many!.framesPerS.median)} at ${fmtPct(many!.serverCpu.median)} CPU vs ${fmtRate(one!.framesPerS.median)} at ${fmtPct(one!.serverCpu.median)}; connections per worker ${many!.splits.map((s) => s.join('/')).join(', ')})`,
+        skipped !== undefined ? skipped.why : `${fmtSpread(spread!, fmtRatio)} (median of the per-run ratios; ${fmtRate(many!.framesPerS.median)} at ${fmtPct(many!.serverCpu.median)} CPU vs ${fmtRate(one!.framesPerS.median)} at ${fmtPct(one!.serverCpu.median)}; connections per worker ${many!.splits.map((s) => s.join('/')).join(', ')}${many!.node === process.version ? '' : `; servers on Node ${many!.node}`})`,
         skipped !== undefined ? null : gain >= MIN_WORKERS_INGEST_GAIN);
     }
   }

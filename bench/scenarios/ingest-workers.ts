@@ -11,7 +11,7 @@
  * with no coordination at all, so the workers' gain can be read against it. The same generators (N
  * processes, the connections split evenly) drive all three.
  */
-import { nodeSharesPorts } from '../../server/setup/workers-choice.js';
+import { resolveWsRuntime, type WsRuntime } from '../processes/ws-node.js';
 import { BenchContext, SATURATION_LIMITS } from './context.js';
 import { fmtInt, fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report/report.js';
 import { ingestOnce, ingestWindow, type IngestRun } from './ingest.js';
@@ -42,6 +42,8 @@ export interface WorkersIngestFigures {
   readonly splits: readonly (readonly number[])[];
   /** CPU of the busiest threads (workers + 1), median over runs per rank, in cores. */
   readonly threadCpu: readonly number[];
+  /** The Node.js that ran the server processes (`node --version`). */
+  readonly node: string;
 }
 
 export interface WorkersIngestResult {
@@ -50,19 +52,32 @@ export interface WorkersIngestResult {
   readonly skipped: { readonly transport: 'uws' | 'ws'; readonly why: string }[];
 }
 
-/** The command that runs the ws rows where this Node cannot share a port between threads. */
-export const WS_WORKERS_COMMAND = 'PATH="$(bash scripts/node-runtime.sh 24):$PATH" npm run bench -- --scenario ingest-workers --transport ws --out /tmp/ws-workers.md';
-
 interface Layout {
   readonly layout: 'workers' | 'replicas';
   readonly n: number;
+}
+
+/** Resolved once per bench, before the steps are counted: it may fetch Node 24 (--ws-node auto). */
+const wsRuntimes = new WeakMap<BenchContext, WsRuntime>();
+
+/** Before the bench counts its steps: finds the Node.js for the ws rows (see bench/processes/ws-node.ts). */
+export function prepareIngestWorkers(ctx: BenchContext): void {
+  if (ctx.isTarget || !ctx.options.transports.includes('ws')) return;
+  wsRuntimes.set(ctx, resolveWsRuntime(ctx.options.wsNode, (line) => ctx.progress.note(line)));
+}
+
+/** The node binary for a transport's server processes; undefined: the bench's own. */
+function serverNode(ctx: BenchContext, transport: 'uws' | 'ws'): string | undefined {
+  const r = transport === 'ws' ? wsRuntimes.get(ctx) : undefined;
+  return r?.ok === true && r.node !== null ? r.node : undefined;
 }
 
 function plan(ctx: BenchContext): { measured: ('uws' | 'ws')[]; skipped: WorkersIngestResult['skipped'] } {
   const measured: ('uws' | 'ws')[] = [];
   const skipped: WorkersIngestResult['skipped'] = [];
   for (const t of ctx.options.transports) {
-    if (t === 'ws' && !nodeSharesPorts()) skipped.push({ transport: t, why: `needs Node.js ≥ 22.12 to share a port between threads (this is ${process.version}): ${WS_WORKERS_COMMAND}` });
+    const r = t === 'ws' ? wsRuntimes.get(ctx) ?? resolveWsRuntime('off', () => {}) : null;
+    if (r !== null && !r.ok) skipped.push({ transport: t, why: r.why });
     else measured.push(t);
   }
   return { measured, skipped };
@@ -93,6 +108,12 @@ export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngest
   const window = { ...ingestWindow(quick), connections: WORKERS_INGEST_CONNECTIONS, maxUnacked: WORKERS_INGEST_MAX_UNACKED, perLoop: true, scenario: 'ingest-workers', generators: workers };
   const { measured, skipped } = plan(ctx);
   for (const s of skipped) ctx.progress.note(`ingest-workers, ${s.transport}: ${s.why}`);
+  const nodes = new Map(ctx.options.transports.map((t) => [t, serverNode(ctx, t)] as const));
+  const versions = new Map(ctx.options.transports.map((t) => {
+    const r = t === 'ws' ? wsRuntimes.get(ctx) : undefined;
+    return [t, r?.ok === true ? r.version : process.version] as const;
+  }));
+  for (const t of ctx.options.transports) if (nodes.get(t) !== undefined) ctx.progress.note(`ingest-workers, ${t}: every ${t} row's server runs on Node ${versions.get(t)} (${nodes.get(t)}), the generators on ${process.version}`);
   const results = new Map<string, { transport: 'uws' | 'ws'; layout: Layout; runs: IngestRun[] }>();
   for (let run = 0; run < runs; run++) {
     for (const transport of ctx.options.transports) {
@@ -102,7 +123,7 @@ export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngest
         ctx.progress.step(`ingest-workers: ${key}, run ${run + 1}/${runs}`, window.warmupMs + window.windowMs + 2500);
         const count = layout.layout === 'workers' ? 1 : layout.n;
         const perServer = layout.layout === 'workers' ? layout.n : 1;
-        const servers = await Promise.all(Array.from({ length: count }, () => ctx.server({ mode: 'promstream', transport, serverOptions: { ...SATURATION_LIMITS, workers: perServer } })));
+        const servers = await Promise.all(Array.from({ length: count }, () => ctx.server({ mode: 'promstream', transport, serverOptions: { ...SATURATION_LIMITS, workers: perServer }, node: nodes.get(transport) })));
         try {
           for (const server of servers) if (server.workers !== perServer) throw new Error(`asked for --workers ${perServer}, the server runs ${server.workers}`);
           const r = await ingestOnce(ctx, servers, 'promstream', key, window);
@@ -123,6 +144,7 @@ export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngest
     generatorCpu: summarize(list.map((r) => r.generatorCpu)),
     splits: list.map((r) => r.loopConnections ?? []),
     threadCpu: Array.from({ length: n + 1 }, (_, rank) => summarize(list.map((r) => r.threadCpu?.[rank] ?? NaN)).median),
+    node: versions.get(transport)!,
   }));
   const result = { figures, skipped };
   reportIngestWorkers(ctx, result);
@@ -154,8 +176,9 @@ function reportIngestWorkers(ctx: BenchContext, r: WorkersIngestResult): void {
     const many = mine.find((f) => f.layout === 'workers' && f.workers === workers);
     const replicas = mine.find((f) => f.layout === 'replicas');
     for (const f of mine) {
+      const on = f.node === process.version ? '' : ` (Node ${f.node})`;
       rows.push([
-        f.layout === 'workers' ? `promstream ${t}, --workers ${f.workers}` : `promstream ${t}, ${f.workers} replicas of --workers 1`,
+        (f.layout === 'workers' ? `promstream ${t}, --workers ${f.workers}` : `promstream ${t}, ${f.workers} replicas of --workers 1`) + on,
         fmtSpread(f.framesPerS, fmtRate),
         fmtPct(f.serverCpu.median),
         fmtSpread(f.framesPerCoreS, fmtRate),
@@ -182,6 +205,10 @@ function reportIngestWorkers(ctx: BenchContext, r: WorkersIngestResult): void {
       'vs --workers 1: the ratio of frames/s (host) within each run, median and min–max over the runs (rows of one run are measured minutes apart at most; ratios of the medians drift with this machine\'s load).',
       'Server CPU is the whole process in cores (100 % = one core). The ratio of frames/s (host) is the gain on this machine; frames/s per core shows what each core of the server does (it falls when threads contend for cores with each other and the generators).',
       ...versus,
+      ...ctx.options.transports.flatMap((t) => {
+        const other = r.figures.find((f) => f.transport === t && f.node !== process.version);
+        return other === undefined ? [] : [`${t} rows: every server process of them ran on Node ${other.node} (ws shares a port between threads from Node 22.12; --ws-node), the generators on ${process.version} as in every other row; their ratios compare rows of the same Node.`];
+      }),
     ],
   });
   ctx.report.data.ingestWorkers = r;
