@@ -4,6 +4,7 @@ import { RejectReason } from '../../protocol/index.js';
 import { ServerCatalog } from './catalog.js';
 import type { MetricSpec, Whitelist } from '../config/types.js';
 import { SeriesLayout, SeriesStore, type GaugeParts } from './series-store.js';
+import { SHARED_PAD_BYTES } from './shared-memory.js';
 
 const MAX = 1000;
 
@@ -434,5 +435,28 @@ describe('the frame journal (a worker that dies in the middle of a frame)', () =
     s.frameDone();
     expect(s.settleCutFrame(() => 0)).toBe('none');
     expect(s.metrics[COUNTER]!.values[1]).toBe(2);
+  });
+});
+
+describe('a worker\'s region in shared memory', () => {
+  it('keeps SHARED_PAD_BYTES free at both ends: its first and last numbers share no cache line with the next buffer', () => {
+    const catalog = new ServerCatalog(whitelist);
+    const layout = new SeriesLayout(catalog, 64);
+    expect(layout.bytes).toBe(SHARED_PAD_BYTES + (layout.numbers + layout.journal) * 8 + layout.holders * 4 + SHARED_PAD_BYTES);
+    const buffer = new SharedArrayBuffer(layout.bytes);
+    const s = new SeriesStore(catalog, MAX, { layout, buffer });
+    // The region's first number (usage_total's first series) and its last (open_tabs' last holder count), journaled.
+    s.frameStart(3, 1);
+    expect(s.apply([COUNTER, 0, 0, 5], new Map())).toBeNull();
+    expect(s.apply([LGAUGE, 2, 4], new Map())).toBeNull();
+    expect(new Float64Array(buffer, SHARED_PAD_BYTES, 1)[0]).toBe(5);
+    expect(new Uint32Array(buffer, layout.bytes - SHARED_PAD_BYTES - 4, 1)[0]).toBe(1);
+    const bytes = new Uint8Array(buffer);
+    const zeros = new Array<number>(SHARED_PAD_BYTES).fill(0);
+    expect(Array.from(bytes.subarray(0, SHARED_PAD_BYTES))).toEqual(zeros);
+    expect(Array.from(bytes.subarray(layout.bytes - SHARED_PAD_BYTES))).toEqual(zeros);
+    // The main thread's view of the same region reads what the worker wrote.
+    const main = new SeriesStore(catalog, MAX, { layout, buffer });
+    expect(snapshot(main)).toEqual(snapshot(s));
   });
 });

@@ -1,5 +1,6 @@
 import { RejectReason } from '../../protocol/index.js';
 import type { CatalogEntry, ServerCatalog } from './catalog.js';
+import { SHARED_PAD_BYTES } from './shared-memory.js';
 
 /** A session's own gauge values: global gauge series key → value. Its part of every gauge total. */
 export type GaugeParts = Map<number, number>;
@@ -50,8 +51,9 @@ export class SeriesLayout {
     this.journal = 3 + 2 * maxFrameBytes;
   }
 
+  /** Bytes of a worker's region: numbers, journal and holders, with SHARED_PAD_BYTES free before and after them. */
   get bytes(): number {
-    return (this.numbers + this.journal) * 8 + this.holders * 4;
+    return SHARED_PAD_BYTES + (this.numbers + this.journal) * 8 + this.holders * 4 + SHARED_PAD_BYTES;
   }
 }
 
@@ -84,9 +86,10 @@ export class SeriesStore {
   ) {
     const layout = region?.layout ?? new SeriesLayout(catalog, 0);
     const buffer = region?.buffer ?? new ArrayBuffer(layout.numbers * 8 + layout.holders * 4);
-    this.numbers = new Float64Array(buffer, 0, layout.numbers);
-    this.journal = region === null ? null : new Float64Array(buffer, layout.numbers * 8, layout.journal);
-    const holders = new Uint32Array(buffer, (layout.numbers + (region === null ? 0 : layout.journal)) * 8, layout.holders);
+    const start = region === null ? 0 : SHARED_PAD_BYTES;
+    this.numbers = new Float64Array(buffer, start, layout.numbers);
+    this.journal = region === null ? null : new Float64Array(buffer, start + layout.numbers * 8, layout.journal);
+    const holders = new Uint32Array(buffer, start + (layout.numbers + (region === null ? 0 : layout.journal)) * 8, layout.holders);
     let at = 0;
     let holdersAt = 0;
     this.metrics = catalog.entries.map((entry) => {

@@ -1,5 +1,6 @@
 import { CLIENT_DROP_REASONS, ClientCloseReasons, CloseCode, CloseReasons, SERVER_REJECT_REASONS, type RejectReason } from '../../protocol/index.js';
 import type { LabelSpec } from '../config/types.js';
+import { SHARED_PAD_BYTES } from '../core/shared-memory.js';
 
 /** Bucket bounds of promstream_frame_apply_seconds. */
 export const FRAME_APPLY_BUCKETS: readonly number[] = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.025];
@@ -96,9 +97,14 @@ export class MetricLayout {
     return this.closesAt + (this.closeIndex.get(code) ?? this.closeCodes.length - 1);
   }
 
-  /** Bytes of a block. */
+  /** Bytes of a block: its numbers, with SHARED_PAD_BYTES free before and after them. */
   get bytes(): number {
-    return this.size * 8;
+    return this.size * 8 + 2 * SHARED_PAD_BYTES;
+  }
+
+  /** The numbers of a block in `buffer` (of `bytes`), for the worker that writes them and the main thread that sums them. */
+  values(buffer: SharedArrayBuffer | ArrayBuffer): Float64Array {
+    return new Float64Array(buffer, SHARED_PAD_BYTES, this.size);
   }
 }
 
@@ -115,7 +121,7 @@ export class MetricBlock {
     readonly layout: MetricLayout,
     buffer: SharedArrayBuffer | ArrayBuffer = new ArrayBuffer(layout.bytes),
   ) {
-    this.values = new Float64Array(buffer, 0, layout.size);
+    this.values = layout.values(buffer);
   }
 
   frame(bytes: number): void {

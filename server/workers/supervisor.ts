@@ -96,7 +96,7 @@ export async function startWorkerHost(c: WorkerHostConfig): Promise<WorkerHost> 
     const block = new SharedArrayBuffer(metricLayout.bytes);
     const region = new SharedArrayBuffer(seriesLayout.bytes);
     return {
-      index, thread: null, alive: false, block, blockValues: new Float64Array(block), region,
+      index, thread: null, alive: false, block, blockValues: metricLayout.values(block), region,
       store: new SeriesStore(sum.catalog, o.maxSampleValue, { layout: seriesLayout, buffer: region }),
       startedAtMs: 0, waiting: [],
     };
