@@ -17,7 +17,7 @@ import { pino, type Logger } from 'pino';
 import { WebSocket, type ClientOptions } from 'ws';
 import type { ConnectionHandlers, HttpHandler, Peer, RunningTransport, StartTransport, TransportName, UpgradeRequest } from './types.js';
 import { UNLIMITED_SOCKETS } from './types.js';
-import { startWsTransport } from './ws-transport.js';
+import { PeerWebSocket, remoteAddressOf, startWsTransport, type WsInternals } from './ws-transport.js';
 import { loadUws, startUwsTransport, uwsHttpTimeoutMs, type UwsLoadResult, type UwsModule } from './uws-transport.js';
 import { UWS_HINT, selectTransport } from './select-transport.js';
 import { uwsBinaryName } from './uws-loader.js';
@@ -542,6 +542,38 @@ describe.each([
     expect([...(await echoed)[0]]).toEqual([5]);
   });
 
+  test('a frame whose second half comes after a quiet spell of seconds arrives whole (ws compacts quiet connections)', async () => {
+    const h = await startHarness(start);
+    const raw = await rawTcp(h.transport.port);
+    const replies: Buffer[] = [];
+    raw.on('data', (chunk: Buffer) => replies.push(chunk));
+    raw.write(
+      'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Protocol: ${PROTOCOL}\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    const received = (): Buffer => Buffer.concat(replies);
+    await until(() => received().includes('\r\n\r\n'), 'the 101 response');
+    const headerEnd = received().indexOf('\r\n\r\n') + 4;
+    expect(received().subarray(0, 12).toString()).toBe('HTTP/1.1 101');
+    // A masked binary frame (client to server), then the server's echo, unmasked.
+    const frame = (payload: number[]): Buffer => {
+      const mask = [0x11, 0x22, 0x33, 0x44];
+      return Buffer.from([0x82, 0x80 | payload.length, ...mask, ...payload.map((b, i) => b ^ mask[i % 4]!)]);
+    };
+    const echoed = (payloads: number[][]): Buffer => Buffer.concat(payloads.map((p) => Buffer.from([0x82, p.length, ...p])));
+    raw.write(frame([1]));
+    await until(() => received().length >= headerEnd + 3, 'the first echo');
+    const second = frame([7, 8, 9]);
+    raw.write(second.subarray(0, 4));
+    // The quiet spell is what is tested: longer than ws' compaction interval (1 s), with half a frame queued.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    raw.write(second.subarray(4));
+    await until(() => received().length >= headerEnd + 3 + 5, 'the second echo');
+    expect(received().subarray(headerEnd)).toEqual(echoed([[1], [7, 8, 9]]));
+    expect(h.conns[0]!.messages.map((m) => [...m.data])).toEqual([[1], [7, 8, 9]]);
+    raw.destroy();
+  });
+
   test('forwardedFor is X-Forwarded-For exactly as sent, repeated lines joined with ", "', async () => {
     const h = await startHarness(start);
     const sent = '203.0.113.7,  198.51.100.2 ,10.0.0.1';
@@ -786,5 +818,38 @@ describe('selectTransport', () => {
       binary: '/app/node_modules/uWebSockets.js/binaries/uws_linux_x64_115.node',
       passedOver: failures[0]!.reason,
     });
+  });
+});
+
+describe('ws transport: what it trims per connection (ws and Node internals it relies on)', () => {
+  it('one frozen empty extensions table for the connection, its receiver and its sender; no cached peer address on the socket', async () => {
+    const h = await startHarness(startWsTransport);
+    const { conn } = await connected(h);
+    const server = (conn.peer as unknown as { ws: PeerWebSocket & WsInternals & { _socket: Socket & { _peername?: unknown } } }).ws;
+    expect(server).toBeInstanceOf(PeerWebSocket);
+    expect(Object.isFrozen(server._extensions) && Object.keys(server._extensions)).toEqual([]);
+    expect(server._receiver!._extensions).toBe(server._extensions);
+    expect(server._sender!._extensions).toBe(server._extensions);
+    // Another connection shares the very same table.
+    const other = (((await connected(h)).conn.peer) as unknown as { ws: WsInternals }).ws;
+    expect(other._extensions).toBe(server._extensions);
+    // The receive queue compact() empties is where ws keeps it.
+    expect(Array.isArray(server._receiver!._buffers)).toBe(true);
+    expect(conn.request.remoteAddress).toBe('127.0.0.1');
+    expect(server._socket._peername).toBeUndefined();
+    // Asked again, Node asks the kernel.
+    expect(server._socket.remoteAddress).toBe('127.0.0.1');
+  });
+
+  it('remoteAddressOf: the address, and the socket keeps no copy of it', async () => {
+    const listener = createTcpServer((s) => s.end()).listen(0, '127.0.0.1');
+    cleanups.push(() => new Promise((resolve) => listener.close(resolve)));
+    await event(listener, 'listening');
+    const port = (listener.address() as { port: number }).port;
+    const socket = await rawTcp(port);
+    cleanups.push(() => socket.destroy());
+    expect(remoteAddressOf(socket)).toBe('127.0.0.1');
+    expect((socket as unknown as { _peername?: unknown })._peername).toBeUndefined();
+    expect(socket.remotePort).toBe(port);
   });
 });
