@@ -48,11 +48,6 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   /** Subprotocol picked by checkUpgrade, read back by ws' handleProtocols for the same request. */
   const chosenProtocol = new WeakMap<IncomingMessage, string>();
   let accepting = true;
-  // What a message left behind in ws' receive queue, given back once a connection has gone quiet.
-  const compacting = setInterval(() => {
-    for (const peer of live) peer.compact();
-  }, COMPACT_EVERY_MS);
-  compacting.unref();
 
   const wss = new WebSocketServer<typeof PeerWebSocket>({
     noServer: true,
@@ -151,6 +146,12 @@ export const startWsTransport: StartTransport = async <S>(options: TransportOpti
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  // What a message left behind in ws' receive queue, given back once a connection has gone quiet
+  // (started once listening, so that a start that fails leaves no timer behind).
+  const compacting = setInterval(() => {
+    for (const peer of live) peer.compact();
+  }, COMPACT_EVERY_MS);
+  compacting.unref();
 
   let serverClosed: Promise<void> | undefined;
   const stopAccepting = (): void => {
