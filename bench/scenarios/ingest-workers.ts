@@ -66,17 +66,20 @@ export function prepareIngestWorkers(ctx: BenchContext): void {
   wsRuntimes.set(ctx, resolveWsRuntime(ctx.options.wsNode, (line) => ctx.progress.note(line)));
 }
 
-/** The node binary for a transport's server processes; undefined: the bench's own. */
-function serverNode(ctx: BenchContext, transport: 'uws' | 'ws'): string | undefined {
-  const r = transport === 'ws' ? wsRuntimes.get(ctx) : undefined;
-  return r?.ok === true && r.node !== null ? r.node : undefined;
+/** The runtime of ws' rows (the bench's own Node unless prepareIngestWorkers found another). */
+const wsRuntimeOf = (ctx: BenchContext): WsRuntime => wsRuntimes.get(ctx) ?? resolveWsRuntime('off', () => {});
+
+/** A transport's server processes: their node binary (undefined: the bench's own) and its version. */
+function serverRuntime(ctx: BenchContext, transport: 'uws' | 'ws'): { node: string | undefined; version: string } {
+  const r = transport === 'ws' ? wsRuntimeOf(ctx) : null;
+  return r?.ok === true ? { node: r.node ?? undefined, version: r.version } : { node: undefined, version: process.version };
 }
 
 function plan(ctx: BenchContext): { measured: ('uws' | 'ws')[]; skipped: WorkersIngestResult['skipped'] } {
   const measured: ('uws' | 'ws')[] = [];
   const skipped: WorkersIngestResult['skipped'] = [];
   for (const t of ctx.options.transports) {
-    const r = t === 'ws' ? wsRuntimes.get(ctx) ?? resolveWsRuntime('off', () => {}) : null;
+    const r = t === 'ws' ? wsRuntimeOf(ctx) : null;
     if (r !== null && !r.ok) skipped.push({ transport: t, why: r.why });
     else measured.push(t);
   }
@@ -108,12 +111,8 @@ export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngest
   const window = { ...ingestWindow(quick), connections: WORKERS_INGEST_CONNECTIONS, maxUnacked: WORKERS_INGEST_MAX_UNACKED, perLoop: true, scenario: 'ingest-workers', generators: workers };
   const { measured, skipped } = plan(ctx);
   for (const s of skipped) ctx.progress.note(`ingest-workers, ${s.transport}: ${s.why}`);
-  const nodes = new Map(ctx.options.transports.map((t) => [t, serverNode(ctx, t)] as const));
-  const versions = new Map(ctx.options.transports.map((t) => {
-    const r = t === 'ws' ? wsRuntimes.get(ctx) : undefined;
-    return [t, r?.ok === true ? r.version : process.version] as const;
-  }));
-  for (const t of ctx.options.transports) if (nodes.get(t) !== undefined) ctx.progress.note(`ingest-workers, ${t}: every ${t} row's server runs on Node ${versions.get(t)} (${nodes.get(t)}), the generators on ${process.version}`);
+  const runtimes = new Map(ctx.options.transports.map((t) => [t, serverRuntime(ctx, t)] as const));
+  for (const [t, { node, version }] of runtimes) if (node !== undefined) ctx.progress.note(`ingest-workers, ${t}: every ${t} row's server runs on Node ${version} (${node}), the generators on ${process.version}`);
   const results = new Map<string, { transport: 'uws' | 'ws'; layout: Layout; runs: IngestRun[] }>();
   for (let run = 0; run < runs; run++) {
     for (const transport of ctx.options.transports) {
@@ -123,7 +122,7 @@ export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngest
         ctx.progress.step(`ingest-workers: ${key}, run ${run + 1}/${runs}`, window.warmupMs + window.windowMs + 2500);
         const count = layout.layout === 'workers' ? 1 : layout.n;
         const perServer = layout.layout === 'workers' ? layout.n : 1;
-        const servers = await Promise.all(Array.from({ length: count }, () => ctx.server({ mode: 'promstream', transport, serverOptions: { ...SATURATION_LIMITS, workers: perServer }, node: nodes.get(transport) })));
+        const servers = await Promise.all(Array.from({ length: count }, () => ctx.server({ mode: 'promstream', transport, serverOptions: { ...SATURATION_LIMITS, workers: perServer }, node: runtimes.get(transport)!.node })));
         try {
           for (const server of servers) if (server.workers !== perServer) throw new Error(`asked for --workers ${perServer}, the server runs ${server.workers}`);
           const r = await ingestOnce(ctx, servers, 'promstream', key, window);
@@ -144,7 +143,7 @@ export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngest
     generatorCpu: summarize(list.map((r) => r.generatorCpu)),
     splits: list.map((r) => r.loopConnections ?? []),
     threadCpu: Array.from({ length: n + 1 }, (_, rank) => summarize(list.map((r) => r.threadCpu?.[rank] ?? NaN)).median),
-    node: versions.get(transport)!,
+    node: runtimes.get(transport)!.version,
   }));
   const result = { figures, skipped };
   reportIngestWorkers(ctx, result);
