@@ -110,7 +110,19 @@ for (const engine of ENGINES) {
       await tab.close();
       await waitFor(async () => (await delta('connected_clients{app="teacher"}')) === 0, { what: 'the closed tab gone' });
       expect(await delta('usage_total{feature="c"}')).toBe(4);
-      expect(await delta('promstream_sessions_resumable')).toBe(0);
+      const goodbyes = await delta('promstream_closes_total{code="1000"}');
+      const dropped = await delta('promstream_closes_total{code="1006"}');
+      if (engine.name === 'webkit' && goodbyes === 0 && dropped === 1) {
+        // WebKit only, on a loaded machine (about 1 run in 5 alone): the tab is torn down after the last
+        // delta left but before the goodbye and the close frame did, so the server sees the connection
+        // drop (1006). A dropped connection must stay resumable (its client may come back), so the session
+        // waits out --session-ttl; counts are exact either way (docs/BFCACHE-FINDINGS.md).
+        console.warn('webkit: the tab was torn down before its goodbye left (the server saw 1006); the session waits for its TTL');
+        expect(await delta('promstream_sessions_resumable')).toBe(1);
+      } else {
+        expect({ goodbyes, dropped }).toEqual({ goodbyes: 1, dropped: 0 });
+        expect(await delta('promstream_sessions_resumable')).toBe(0);
+      }
     });
   });
 }
