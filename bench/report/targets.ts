@@ -21,6 +21,11 @@ const MAX_BYTES_PER_IDLE_SESSION = 1536;
 const MIN_WORKERS_INGEST_GAIN = 1.7;
 const MAX_WORKERS_CPU_PER_FRAME = 1.15;
 const MAX_STORM_BACK_MS_WITH_WORKERS = 15_000;
+/** Issue 13, for ws (what users get on a Node without a uWS binary): against its own ceiling, and against uWS. */
+const MIN_WS_SHARE_OF_CEILING = 0.3;
+const MAX_WS_CPU_PER_FRAME_VS_UWS = 2;
+/** 4 KB read as 4 × 1024 bytes. */
+const MAX_WS_BYTES_PER_IDLE_SESSION = 4096;
 
 export function judgeTargets(report: Report, f: AllFigures, options: Pick<BenchOptions, 'scenarios' | 'workers'>): void {
   const uws = f.ingest?.get('promstream uws');
@@ -36,6 +41,8 @@ export function judgeTargets(report: Report, f: AllFigures, options: Pick<BenchO
   add('≥ 19 000 concurrent sessions in one process (uWS)', c === undefined ? '–' : fmtInt(c.sessions), c === undefined ? null : c.sessions >= 19_000);
   add('≤ 1.5 KB server memory per idle session (uWS)', c === undefined ? '–' : `${fmtInt(c.rssPerSessionBytes)} B RSS (V8 heap used ${fmtInt(c.heapPerSessionBytes)} B, outside the heap ${fmtInt(c.nativePerSessionBytes)} B)`, c === undefined ? null : c.rssPerSessionBytes <= MAX_BYTES_PER_IDLE_SESSION);
 
+  judgeWs(f, add);
+
   const b = f.baseline;
   const gain = uws !== undefined && b !== null ? uws.framesPerCoreS.median / b.batchesPerCoreS.median : NaN;
   add('≥ 30 × the HTTP baseline (batches/s)', Number.isFinite(gain) ? `${fmtRatio(gain)} per core (baseline ${fmtRate(b!.batchesPerCoreS.median)} batches/s per core)` : '–', Number.isFinite(gain) ? gain >= 30 : null);
@@ -47,6 +54,21 @@ export function judgeTargets(report: Report, f: AllFigures, options: Pick<BenchO
     worst === null ? null : worst.ackMaxMs <= 50 && f.scrape!.every((x) => !(x.eldMaxMs > 50)));
   judgeWorkers(f, options, add);
   report.data.targets = report.targets;
+}
+
+function judgeWs(f: AllFigures, add: (target: string, measured: string, met: boolean | null) => void): void {
+  const ws = f.ingest?.get('promstream ws');
+  const ceiling = f.ingest?.get('decode-only ws');
+  const share = ws !== undefined && ceiling !== undefined ? ws.framesPerCoreS.median / ceiling.framesPerCoreS.median : NaN;
+  add(`ingest, ws: ≥ ${MIN_WS_SHARE_OF_CEILING} × its decode-only ceiling`, Number.isFinite(share) ? `${fmtRatio(share)} (${fmtRate(ws!.framesPerCoreS.median)} vs ${fmtRate(ceiling!.framesPerCoreS.median)} frames/s per core)` : '–', Number.isFinite(share) ? share >= MIN_WS_SHARE_OF_CEILING : null);
+
+  const one = (t: 'uws' | 'ws'): ConnectionFigures | undefined => f.connections?.find((x) => x.transport === t && x.measured && Number.isFinite(x.rssPerSessionBytes));
+  const cws = one('ws');
+  const cuws = one('uws');
+  const perFrame = (x: ConnectionFigures): number => x.cpu1s / x.frames1s;
+  const r = cws !== undefined && cuws !== undefined ? perFrame(cws) / perFrame(cuws) : NaN;
+  add(`CPU per lone frame (1 s flush), ws ≤ ${MAX_WS_CPU_PER_FRAME_VS_UWS} × uWS`, Number.isFinite(r) ? `${fmtRatio(r)} (${(perFrame(cws!) * 1e6).toFixed(1)} µs vs ${(perFrame(cuws!) * 1e6).toFixed(1)} µs)` : '–', Number.isFinite(r) ? r <= MAX_WS_CPU_PER_FRAME_VS_UWS : null);
+  add('≤ 4 KB server memory per idle session (ws)', cws === undefined ? '–' : `${fmtInt(cws.rssPerSessionBytes)} B RSS (V8 heap used ${fmtInt(cws.heapPerSessionBytes)} B, outside the heap ${fmtInt(cws.nativePerSessionBytes)} B)`, cws === undefined ? null : cws.rssPerSessionBytes <= MAX_WS_BYTES_PER_IDLE_SESSION);
 }
 
 function judgeWorkers(f: AllFigures, { scenarios, workers }: Pick<BenchOptions, 'scenarios' | 'workers'>, add: (target: string, measured: string, met: boolean | null) => void): void {
