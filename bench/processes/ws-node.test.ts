@@ -18,7 +18,7 @@ describe('the Node.js for ingest-workers\' ws rows (--ws-node)', () => {
   it('off: the rows stay unmeasured, and the reason names both ways to run them', () => {
     expect(resolveWsRuntime('off', note, 'v20.20.2')).toEqual({
       ok: false,
-      why: `ws --workers needs Node.js ≥ 22.12 to share a port between threads (this is v20.20.2); --ws-node auto runs these rows on Node 24, or by hand: ${WS_WORKERS_COMMAND}`,
+      why: `ws --workers needs Node.js ≥ 22.12 to share a port between threads (this is v20.20.2); --ws-node auto runs them on Node 24, or by hand: ${WS_WORKERS_COMMAND}`,
     });
   });
 

@@ -1,6 +1,6 @@
 /**
- * The Node.js that runs ingest-workers' ws rows. ws shares one port between worker threads only from
- * Node.js 22.12 (net's reusePort); on an older bench Node those rows run their server processes on
+ * The Node.js that runs the ws servers of the *-workers scenarios. ws shares one port between worker
+ * threads only from Node.js 22.12 (net's reusePort); on an older bench Node those servers run on
  * another runtime, so that one `npm run bench` measures both transports with workers. The generators
  * and the uWS rows stay on the bench's own Node (the uWS binaries we load exist for Node ≤ 20 only).
  */
@@ -14,8 +14,8 @@ export type WsRuntime =
   | { readonly ok: true; readonly node: string | null; readonly version: string }
   | { readonly ok: false; readonly why: string };
 
-/** The command that runs the ws rows by hand under Node 24. */
-export const WS_WORKERS_COMMAND = 'PATH="$(bash scripts/node-runtime.sh 24):$PATH" npm run bench -- --scenario ingest-workers --transport ws --out /tmp/ws-workers.md';
+/** The command that runs the ws servers with workers by hand under Node 24. */
+export const WS_WORKERS_COMMAND = 'PATH="$(bash scripts/node-runtime.sh 24):$PATH" npm run bench -- --scenario ingest-workers,connections-workers --transport ws --out /tmp/ws-workers.md';
 
 const NODE_RUNTIME_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'node-runtime.sh');
 
@@ -26,10 +26,10 @@ const NODE_RUNTIME_SCRIPT = join(PACKAGE_ROOT, 'scripts', 'node-runtime.sh');
 export function resolveWsRuntime(choice: string, note: (line: string) => void, own: string = process.version): WsRuntime {
   if (nodeSharesPorts(own.replace(/^v/, ''))) return { ok: true, node: null, version: own };
   const needs = `ws --workers needs Node.js ≥ 22.12 to share a port between threads (this is ${own})`;
-  if (choice === 'off') return { ok: false, why: `${needs}; --ws-node auto runs these rows on Node 24, or by hand: ${WS_WORKERS_COMMAND}` };
+  if (choice === 'off') return { ok: false, why: `${needs}; --ws-node auto runs them on Node 24, or by hand: ${WS_WORKERS_COMMAND}` };
   let node = choice;
   if (choice === 'auto') {
-    note(`ingest-workers, ws: ${needs}; its rows run on Node 24 from scripts/node-runtime.sh (--ws-node off skips them)`);
+    note(`ws with --workers: ${needs}; its servers run on Node 24 from scripts/node-runtime.sh (--ws-node off skips them)`);
     const r = spawnSync('bash', [NODE_RUNTIME_SCRIPT, '24'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
     const bin = r.stdout?.trim() ?? '';
     if (r.status !== 0 || bin === '') {

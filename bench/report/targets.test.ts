@@ -12,7 +12,7 @@ const ingest = (framesPerCoreS: number): IngestFigures => ({
 });
 
 const connections = (transport: 'uws' | 'ws', rssPerSessionBytes: number, microsPerFrame: number): ConnectionFigures => ({
-  transport, workers: 1, measured: true, split: [], sessions: 19_630, connectPerS: 2_000, rssPerSessionBytes, rssOverallPerSessionBytes: rssPerSessionBytes + 1_000,
+  transport, base: transport, node: process.version, workers: 1, measured: true, split: [], sessions: 19_630, connectPerS: 2_000, rssPerSessionBytes, rssOverallPerSessionBytes: rssPerSessionBytes + 1_000,
   youngGenerationBytes: 26 << 20, heapPerSessionBytes: rssPerSessionBytes - 800, nativePerSessionBytes: 800, rssBytes: 100 << 20,
   cpu1s: (19_630 * microsPerFrame) / 1e6, frames1s: 19_630, cpu10s: 0.1, frames10s: 1_963, storm: null,
 });
@@ -48,5 +48,31 @@ describe('the ws targets of issue 13', () => {
     judgeTargets(report, { ingest: null, ingestWorkers: null, baseline: null, scrape: null, connections: null }, { scenarios: [], workers: 2 });
     const ws = report.targets.filter((x) => x.target.includes('ws'));
     expect(ws.map((x) => [x.measured, x.met])).toEqual([['–', null], ['–', null], ['–', null]]);
+  });
+});
+
+describe('the lone-frame targets with workers', () => {
+  const pass = (transport: 'uws' | 'ws', workers: number, node: string, microsPerFrame: number): ConnectionFigures => ({
+    ...connections(transport, 1_300, microsPerFrame), workers, node,
+    transport: `${transport}${workers > 1 ? `, --workers ${workers}` : ''}${node === process.version ? '' : ` (Node ${node})`}`,
+  });
+
+  it('compare each transport with one event loop of the same transport on the same Node', () => {
+    const report = new Report({} as MachineInfo, 'npm run bench', new Date(0));
+    const list = [pass('uws', 1, process.version, 40), pass('ws', 1, process.version, 66), pass('uws', 2, process.version, 42), pass('ws', 1, 'v24.22.3', 50), pass('ws', 2, 'v24.22.3', 60)];
+    judgeTargets(report, { ingest: null, ingestWorkers: null, baseline: null, scrape: null, connections: list }, { scenarios: ['connections-workers'], workers: 2 });
+    const rows = report.targets.filter((t) => t.target.startsWith('CPU per lone frame (1 s flush), uWS:') || t.target.startsWith('CPU per lone frame (1 s flush), ws:'));
+    expect(rows.map((t) => [t.target, t.measured, t.met])).toEqual([
+      ['CPU per lone frame (1 s flush), uWS: --workers 2 within 1.15 × --workers 1', '1.05× (42.0 µs vs 40.0 µs; RSS per idle session 1,300 B vs 1,300 B)', true],
+      ['CPU per lone frame (1 s flush), ws: --workers 2 within 1.15 × --workers 1', '1.20× (60.0 µs vs 50.0 µs; RSS per idle session 1,300 B vs 1,300 B; servers on Node v24.22.3)', false],
+    ]);
+  });
+
+  it('leave out a ws row that was not measured, and say so for uWS', () => {
+    const report = new Report({} as MachineInfo, 'npm run bench', new Date(0));
+    judgeTargets(report, { ingest: null, ingestWorkers: null, baseline: null, scrape: null, connections: [pass('ws', 1, process.version, 66)] }, { scenarios: ['connections-workers'], workers: 2 });
+    expect(report.targets.filter((t) => t.target.includes('--workers')).map((t) => [t.target, t.met])).toEqual([
+      ['CPU per lone frame (1 s flush), uWS: --workers 2 within 1.15 × --workers 1', null],
+    ]);
   });
 });

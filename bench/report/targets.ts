@@ -1,7 +1,7 @@
 /** The capacity targets of the bench issue, judged from a full local run. */
 import { fmtInt, fmtMs, fmtPct, fmtRate, fmtRatio, fmtSpread, type Report } from './report.js';
 import type { BaselineFigures } from '../scenarios/baseline.js';
-import type { ConnectionFigures } from '../scenarios/connections.js';
+import { oneLoopOf, type ConnectionFigures } from '../scenarios/connections.js';
 import type { IngestFigures } from '../scenarios/ingest.js';
 import type { ScrapeFigures } from '../scenarios/scrape.js';
 import { workersGain, type WorkersIngestResult } from '../scenarios/ingest-workers.js';
@@ -37,7 +37,7 @@ export function judgeTargets(report: Report, f: AllFigures, options: Pick<BenchO
   const r = uws !== undefined && ceiling !== undefined ? uws.framesPerCoreS.median / ceiling.framesPerCoreS.median : NaN;
   add('ingest, uWS: ≥ 0.6 × the decode-only ceiling', Number.isFinite(r) ? `${fmtRatio(r)} (ceiling ${fmtRate(ceiling!.framesPerCoreS.median)} frames/s per core)` : '–', Number.isFinite(r) ? r >= 0.6 : null);
 
-  const c = f.connections?.find((x) => x.transport === 'uws' && Number.isFinite(x.rssPerSessionBytes));
+  const c = f.connections?.find((x) => x.base === 'uws' && x.workers === 1 && Number.isFinite(x.rssPerSessionBytes));
   add('≥ 19 000 concurrent sessions in one process (uWS)', c === undefined ? '–' : fmtInt(c.sessions), c === undefined ? null : c.sessions >= 19_000);
   add('≤ 1.5 KB server memory per idle session (uWS)', c === undefined ? '–' : `${fmtInt(c.rssPerSessionBytes)} B RSS (V8 heap used ${fmtInt(c.heapPerSessionBytes)} B, outside the heap ${fmtInt(c.nativePerSessionBytes)} B)`, c === undefined ? null : c.rssPerSessionBytes <= MAX_BYTES_PER_IDLE_SESSION);
 
@@ -62,7 +62,8 @@ function judgeWs(f: AllFigures, add: (target: string, measured: string, met: boo
   const share = ws !== undefined && ceiling !== undefined ? ws.framesPerCoreS.median / ceiling.framesPerCoreS.median : NaN;
   add(`ingest, ws: ≥ ${MIN_WS_SHARE_OF_CEILING} × its decode-only ceiling`, Number.isFinite(share) ? `${fmtRatio(share)} (${fmtRate(ws!.framesPerCoreS.median)} vs ${fmtRate(ceiling!.framesPerCoreS.median)} frames/s per core)` : '–', Number.isFinite(share) ? share >= MIN_WS_SHARE_OF_CEILING : null);
 
-  const one = (t: 'uws' | 'ws'): ConnectionFigures | undefined => f.connections?.find((x) => x.transport === t && x.measured && Number.isFinite(x.rssPerSessionBytes));
+  // The passes of one event loop on the bench's own Node (a ws pass with workers may run on another).
+  const one = (t: 'uws' | 'ws'): ConnectionFigures | undefined => f.connections?.find((x) => x.base === t && x.workers === 1 && x.node === process.version && x.measured && Number.isFinite(x.rssPerSessionBytes));
   const cws = one('ws');
   const cuws = one('uws');
   const perFrame = (x: ConnectionFigures): number => x.cpu1s / x.frames1s;
@@ -83,14 +84,17 @@ function judgeWorkers(f: AllFigures, { scenarios, workers }: Pick<BenchOptions, 
         skipped !== undefined ? null : gain >= MIN_WORKERS_INGEST_GAIN);
     }
   }
-  const many = f.connections?.find((x) => x.workers === n && x.measured);
-  const one = many === undefined ? undefined : f.connections?.find((x) => x.workers === 1 && x.measured && many.transport.startsWith(`${x.transport},`));
   if (scenarios.includes('connections-workers')) {
     const perFrame = (x: ConnectionFigures): number => x.cpu1s / x.frames1s;
-    const r = one !== undefined && many !== undefined ? perFrame(many) / perFrame(one) : NaN;
-    add(`CPU per lone frame (1 s flush), --workers ${n} within ${MAX_WORKERS_CPU_PER_FRAME} × --workers 1`,
-      Number.isFinite(r) ? `${fmtRatio(r)} (${(perFrame(many!) * 1e6).toFixed(1)} µs vs ${(perFrame(one!) * 1e6).toFixed(1)} µs, ${one!.transport}; RSS per idle session ${fmtInt(many!.rssPerSessionBytes)} B vs ${fmtInt(one!.rssPerSessionBytes)} B)` : '–',
-      Number.isFinite(r) ? r <= MAX_WORKERS_CPU_PER_FRAME : null);
+    for (const t of ['uws', 'ws'] as const) {
+      const many = f.connections?.find((x) => x.base === t && x.workers === n && x.measured);
+      const one = many === undefined ? undefined : oneLoopOf(f.connections!, many);
+      if (many === undefined && t === 'ws') continue;
+      const r = one !== undefined && many !== undefined ? perFrame(many) / perFrame(one) : NaN;
+      add(`CPU per lone frame (1 s flush), ${t === 'uws' ? 'uWS' : 'ws'}: --workers ${n} within ${MAX_WORKERS_CPU_PER_FRAME} × --workers 1`,
+        Number.isFinite(r) ? `${fmtRatio(r)} (${(perFrame(many!) * 1e6).toFixed(1)} µs vs ${(perFrame(one!) * 1e6).toFixed(1)} µs; RSS per idle session ${fmtInt(many!.rssPerSessionBytes)} B vs ${fmtInt(one!.rssPerSessionBytes)} B${many!.node === process.version ? '' : `; servers on Node ${many!.node}`})` : '–',
+        Number.isFinite(r) ? r <= MAX_WORKERS_CPU_PER_FRAME : null);
+    }
   }
   if (scenarios.includes('storm-workers')) {
     const s = f.connections?.find((x) => x.workers === n && x.storm !== null)?.storm ?? null;

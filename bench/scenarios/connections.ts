@@ -13,7 +13,6 @@
 import { ServerCatalog } from '../../server/core/catalog.js';
 import { loadWhitelist } from '../../server/index.js';
 import { admittedSockets } from '../../server/setup/descriptor-guard.js';
-import { nodeSharesPorts } from '../../server/setup/workers-choice.js';
 import type { BenchChild } from '../processes/child-process.js';
 import { BenchContext, pause, pollUntil } from './context.js';
 import { BenchUsageError } from '../options.js';
@@ -39,8 +38,12 @@ const CLIENTS_PER_SOURCE_ADDRESS = 500;
 const SESSION_SLACK = 50;
 
 export interface ConnectionFigures {
-  /** The transport, with ", --workers N" for more than one event loop. */
+  /** The row's label: the transport, with ", --workers N" for more than one event loop, and the Node.js when not the bench's own. */
   readonly transport: string;
+  /** The transport itself. */
+  readonly base: 'uws' | 'ws';
+  /** The server's Node.js version (`node --version`). */
+  readonly node: string;
   readonly workers: number;
   /** Memory and CPU were measured (not only the storm). */
   readonly measured: boolean;
@@ -130,49 +133,62 @@ export interface ConnectionsSelection {
 interface Pass {
   readonly transport: 'uws' | 'ws';
   readonly workers: number;
+  /** The server's node binary (undefined: the bench's own) and its version. */
+  readonly node: string | undefined;
+  readonly version: string;
   measure: boolean;
   storm: boolean;
 }
 
-function passes(ctx: BenchContext, sel: ConnectionsSelection): { list: Pass[]; skipped: string | null } {
+function passes(ctx: BenchContext, sel: ConnectionsSelection): { list: Pass[]; skipped: string[] } {
   const list: Pass[] = [];
   const st = stormTransport(ctx);
+  const own = { node: undefined, version: process.version };
   if (ctx.isTarget) {
-    if (sel.connections || sel.storm) list.push({ transport: 'uws', workers: 1, measure: sel.connections, storm: sel.storm });
-    return { list, skipped: sel.connectionsWorkers || sel.stormWorkers ? 'the *-workers scenarios start their own servers: skipped against a target' : null };
+    if (sel.connections || sel.storm) list.push({ transport: 'uws', workers: 1, ...own, measure: sel.connections, storm: sel.storm });
+    return { list, skipped: sel.connectionsWorkers || sel.stormWorkers ? ['the *-workers scenarios start their own servers: skipped against a target'] : [] };
   }
-  if (sel.connections) for (const t of ctx.options.transports) list.push({ transport: t, workers: 1, measure: true, storm: sel.storm && t === st });
-  else if (sel.storm) list.push({ transport: st, workers: 1, measure: false, storm: true });
-  if (!sel.connectionsWorkers && !sel.stormWorkers) return { list, skipped: null };
-  if (st === 'ws' && !nodeSharesPorts()) {
-    return { list, skipped: `connections/storm with --workers ${ctx.options.workers} over ws need Node.js ≥ 22.12 (this is ${process.version}); use --transport uws, or run them with Node 24: PATH="$(bash scripts/node-runtime.sh 24):$PATH" npm run bench -- --scenario connections-workers,storm-workers --transport ws` };
+  if (sel.connections) for (const t of ctx.options.transports) list.push({ transport: t, workers: 1, ...own, measure: true, storm: sel.storm && t === st });
+  else if (sel.storm) list.push({ transport: st, workers: 1, ...own, measure: false, storm: true });
+  const skipped: string[] = [];
+  // connections-workers: every transport; storm-workers: the first. ws before Node 22.12 runs both of its
+  // passes (one event loop and workers) on the Node that ingest-workers' ws rows use, so that its ratio
+  // compares like with like; the one-event-loop pass above stays on the bench's Node for ws vs uWS.
+  const withWorkers = sel.connectionsWorkers ? ctx.options.transports : sel.stormWorkers ? [st] : [];
+  for (const t of withWorkers) {
+    const r = ctx.workersRuntime(t);
+    if (!r.ok) {
+      skipped.push(`connections/storm with --workers ${ctx.options.workers} over ${t}: ${r.why}`);
+      continue;
+    }
+    if (sel.connectionsWorkers) {
+      // The ratio to one event loop is the point: measure it in the same run if connections did not.
+      const one = list.find((p) => p.transport === t && p.workers === 1 && p.version === r.version);
+      if (one === undefined) list.push({ transport: t, workers: 1, node: r.node, version: r.version, measure: true, storm: false });
+      else one.measure = true;
+    }
+    list.push({ transport: t, workers: ctx.options.workers, node: r.node, version: r.version, measure: sel.connectionsWorkers, storm: sel.stormWorkers && t === st });
   }
-  if (sel.connectionsWorkers) {
-    // The ratio to one event loop is the point: measure it in the same run if connections did not.
-    const one = list.find((p) => p.transport === st && p.workers === 1);
-    if (one === undefined) list.push({ transport: st, workers: 1, measure: true, storm: false });
-    else one.measure = true;
-  }
-  list.push({ transport: st, workers: ctx.options.workers, measure: sel.connectionsWorkers, storm: sel.stormWorkers });
-  return { list, skipped: null };
+  return { list, skipped };
 }
 
 export function connectionsSteps(ctx: BenchContext, sel: ConnectionsSelection): number {
   return passes(ctx, sel).list.reduce((n, p) => n + 2 + (p.measure ? 3 : 0) + (p.storm ? 1 : 0), 0);
 }
 
-const passLabel = (ctx: BenchContext, p: Pass): string => (ctx.isTarget ? 'target' : p.workers === 1 ? p.transport : `${p.transport}, --workers ${p.workers}`);
+const passLabel = (ctx: BenchContext, p: Pass): string =>
+  (ctx.isTarget ? 'target' : `${p.workers === 1 ? p.transport : `${p.transport}, --workers ${p.workers}`}${p.version === process.version ? '' : ` (Node ${p.version})`}`);
 
 export async function runConnections(ctx: BenchContext, sel: ConnectionsSelection): Promise<ConnectionFigures[]> {
   const metrics = ctx.isTarget ? null : new ServerCatalog(await loadWhitelist([ctx.ingestConfig])).wire.metrics;
   const all: ConnectionFigures[] = [];
   const { list, skipped } = passes(ctx, sel);
-  if (skipped !== null) ctx.progress.note(skipped);
+  for (const why of skipped) ctx.progress.note(why);
   for (const p of list) {
-    const server = await ctx.server({ mode: 'promstream', transport: p.transport, serverOptions: { workers: p.workers } });
+    const server = await ctx.server({ mode: 'promstream', transport: p.transport, serverOptions: { workers: p.workers }, node: p.node });
     try {
       if (!ctx.isTarget && server.workers !== p.workers) throw new Error(`asked for --workers ${p.workers}, the server runs ${server.workers}`);
-      all.push(await onTransport(ctx, server, passLabel(ctx, p), metrics, p.measure, p.storm));
+      all.push({ ...(await onTransport(ctx, server, passLabel(ctx, p), metrics, p.measure, p.storm)), base: p.transport, node: p.version });
     } finally {
       await server.stop();
       // Generators are stopped between transports: dropping their thousands of sockets is quicker than closing them.
@@ -192,7 +208,7 @@ async function onTransport(
   knownMetrics: readonly CatalogMetric[] | null,
   measure: boolean,
   storm: boolean,
-): Promise<ConnectionFigures> {
+): Promise<Omit<ConnectionFigures, 'base' | 'node'>> {
   const { quick } = ctx.options;
   const n = sessionCount(ctx);
   const generatorCount = Math.max(1, Math.ceil(n / CLIENTS_PER_GENERATOR));
@@ -373,6 +389,10 @@ function sampleCpu(server: ServerUnderTest, everyMs: number): { stop(): Promise<
   };
 }
 
+/** The pass of one event loop that `many` (a pass with workers) compares with: the same transport on the same Node. */
+export const oneLoopOf = (all: readonly ConnectionFigures[], many: ConnectionFigures): ConnectionFigures | undefined =>
+  all.find((f) => f.workers === 1 && f.measured && f.base === many.base && f.node === many.node);
+
 function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[]): void {
   const rows = all.map((f) => [
     f.transport,
@@ -398,7 +418,7 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
     notes.push(`ws / uWS: ${fmtRatio(ws.rssPerSessionBytes / uws.rssPerSessionBytes)} the memory per session, ${fmtRatio(ws.cpu1s / uws.cpu1s)} the CPU at a 1 s flush.`);
   }
   for (const many of all.filter((f) => f.workers > 1)) {
-    const one = all.find((f) => f.workers === 1 && many.transport.startsWith(`${f.transport},`));
+    const one = oneLoopOf(all, many);
     if (one === undefined) continue;
     const perFrame = (f: ConnectionFigures): number => f.cpu1s / f.frames1s;
     notes.push(`${many.transport} / ${one.transport} (one event loop): ${fmtRatio(perFrame(many) / perFrame(one))} the CPU per frame, ${fmtRatio(many.rssPerSessionBytes / one.rssPerSessionBytes)} the RSS per idle session (${fmtInt(Math.abs(many.rssPerSessionBytes - one.rssPerSessionBytes))} B ${many.rssPerSessionBytes >= one.rssPerSessionBytes ? 'more' : 'less'}). With workers, sessions are spread over the worker threads by the kernel (per worker: the sessions each worker's event loop polls); CPU is the whole process (workers, and the main thread that serves /metrics and expires sessions); heap figures add every worker's V8 heap after a forced GC in each (the bench runs each worker under a shim that answers a GC request).`);

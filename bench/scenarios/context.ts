@@ -6,6 +6,10 @@ import type { Progress } from '../report/progress.js';
 import type { Report } from '../report/report.js';
 import { startLocalServer, targetServer, type LocalServerOptions, type ServerUnderTest } from '../processes/server-under-test.js';
 import { INGEST_WHITELIST, SESSION_LABELS, writeWhitelist } from '../generators/whitelists.js';
+import { resolveWsRuntime, type WsRuntime } from '../processes/ws-node.js';
+
+/** Where a transport's servers run with --workers N: their node binary (undefined: the bench's own) and its version; or why not here. */
+export type WorkersRuntime = { readonly ok: true; readonly node: string | undefined; readonly version: string } | { readonly ok: false; readonly why: string };
 
 /**
  * Rate limits lifted for scenarios where a few connections stand for many clients (ingest, scrape
@@ -17,6 +21,7 @@ export const SATURATION_LIMITS = Object.freeze({ maxFramesPerSecond: 1e9, maxSam
 export class BenchContext {
   private readonly generators: BenchChild[] = [];
   private addressBlock: number;
+  private wsWorkers: WsRuntime | null = null;
   readonly ingestConfig: string;
 
   constructor(
@@ -28,6 +33,22 @@ export class BenchContext {
     // A fresh third octet per bench run, so that ports still in TIME_WAIT from the last run are not reused.
     this.addressBlock = 1 + (process.pid % 200);
     this.ingestConfig = writeWhitelist(INGEST_WHITELIST, 'ingest');
+  }
+
+  /**
+   * Before the steps are counted, when a *-workers scenario runs over ws: finds the Node.js for ws
+   * servers with workers (bench/processes/ws-node.ts; --ws-node auto may fetch Node 24).
+   */
+  prepareWsWorkers(): void {
+    if (this.isTarget || !this.options.transports.includes('ws') || this.wsWorkers !== null) return;
+    this.wsWorkers = resolveWsRuntime(this.options.wsNode, (line) => this.progress.note(line));
+  }
+
+  /** Where `transport`'s servers run in the *-workers scenarios (uWS and a Node that shares ports: the bench's own). */
+  workersRuntime(transport: 'uws' | 'ws'): WorkersRuntime {
+    if (transport === 'uws') return { ok: true, node: undefined, version: process.version };
+    const r = this.wsWorkers ?? resolveWsRuntime('off', () => {});
+    return r.ok ? { ok: true, node: r.node ?? undefined, version: r.version } : r;
   }
 
   get isTarget(): boolean {

@@ -11,7 +11,6 @@
  * with no coordination at all, so the workers' gain can be read against it. The same generators (N
  * processes, the connections split evenly) drive all three.
  */
-import { resolveWsRuntime, type WsRuntime } from '../processes/ws-node.js';
 import { BenchContext, SATURATION_LIMITS } from './context.js';
 import { fmtInt, fmtPct, fmtRate, fmtRatio, fmtSpread } from '../report/report.js';
 import { ingestOnce, ingestWindow, type IngestRun } from './ingest.js';
@@ -57,30 +56,12 @@ interface Layout {
   readonly n: number;
 }
 
-/** Resolved once per bench, before the steps are counted: it may fetch Node 24 (--ws-node auto). */
-const wsRuntimes = new WeakMap<BenchContext, WsRuntime>();
-
-/** Before the bench counts its steps: finds the Node.js for the ws rows (see bench/processes/ws-node.ts). */
-export function prepareIngestWorkers(ctx: BenchContext): void {
-  if (ctx.isTarget || !ctx.options.transports.includes('ws')) return;
-  wsRuntimes.set(ctx, resolveWsRuntime(ctx.options.wsNode, (line) => ctx.progress.note(line)));
-}
-
-/** The runtime of ws' rows (the bench's own Node unless prepareIngestWorkers found another). */
-const wsRuntimeOf = (ctx: BenchContext): WsRuntime => wsRuntimes.get(ctx) ?? resolveWsRuntime('off', () => {});
-
-/** A transport's server processes: their node binary (undefined: the bench's own) and its version. */
-function serverRuntime(ctx: BenchContext, transport: 'uws' | 'ws'): { node: string | undefined; version: string } {
-  const r = transport === 'ws' ? wsRuntimeOf(ctx) : null;
-  return r?.ok === true ? { node: r.node ?? undefined, version: r.version } : { node: undefined, version: process.version };
-}
-
 function plan(ctx: BenchContext): { measured: ('uws' | 'ws')[]; skipped: WorkersIngestResult['skipped'] } {
   const measured: ('uws' | 'ws')[] = [];
   const skipped: WorkersIngestResult['skipped'] = [];
   for (const t of ctx.options.transports) {
-    const r = t === 'ws' ? wsRuntimeOf(ctx) : null;
-    if (r !== null && !r.ok) skipped.push({ transport: t, why: r.why });
+    const r = ctx.workersRuntime(t);
+    if (!r.ok) skipped.push({ transport: t, why: r.why });
     else measured.push(t);
   }
   return { measured, skipped };
@@ -111,7 +92,11 @@ export async function runIngestWorkers(ctx: BenchContext): Promise<WorkersIngest
   const window = { ...ingestWindow(quick), connections: WORKERS_INGEST_CONNECTIONS, maxUnacked: WORKERS_INGEST_MAX_UNACKED, perLoop: true, scenario: 'ingest-workers', generators: workers };
   const { measured, skipped } = plan(ctx);
   for (const s of skipped) ctx.progress.note(`ingest-workers, ${s.transport}: ${s.why}`);
-  const runtimes = new Map(ctx.options.transports.map((t) => [t, serverRuntime(ctx, t)] as const));
+  // Every row of a transport on one Node, so that its ratios compare like with like (a ws row's --workers 1 too).
+  const runtimes = new Map(ctx.options.transports.map((t) => {
+    const r = ctx.workersRuntime(t);
+    return [t, r.ok ? { node: r.node, version: r.version } : { node: undefined, version: process.version }] as const;
+  }));
   for (const [t, { node, version }] of runtimes) if (node !== undefined) ctx.progress.note(`ingest-workers, ${t}: every ${t} row's server runs on Node ${version} (${node}), the generators on ${process.version}`);
   const results = new Map<string, { transport: 'uws' | 'ws'; layout: Layout; runs: IngestRun[] }>();
   for (let run = 0; run < runs; run++) {
