@@ -40,14 +40,20 @@ describe('soak: clients connecting, streaming, vanishing and resuming at random'
     let opened = 0;
     /** Sessions each client was welcomed into as new: one, unless a resume was refused. */
     const freshSessions: number[] = [];
+    /** Whether each client recorded anything (one opened in the last steps may be closed before its first welcome). */
+    const recorded: boolean[] = [];
+    const indexOf = new Map<PromstreamClient, number>();
     const open = (): PromstreamClient => {
       const proxy = proxies[Math.floor(random() * proxies.length)]!;
       const me = opened++;
       freshSessions[me] = 0;
+      recorded[me] = false;
       const onStatus = (st: ClientStatus): void => {
         if (st.type === 'connected' && !st.resumed) freshSessions[me]!++;
       };
-      return createClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, labels: { app: random() < 0.5 ? 'student' : 'teacher' }, flushInterval: 100, backoff: { baseMs: 50, capMs: 500 }, onStatus });
+      const client = createClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, labels: { app: random() < 0.5 ? 'student' : 'teacher' }, flushInterval: 100, backoff: { baseMs: 50, capMs: 500 }, onStatus });
+      indexOf.set(client, me);
+      return client;
     };
 
     // Warm-up round, then the baseline: the server and the code paths exist, no client is left.
@@ -55,6 +61,7 @@ describe('soak: clients connecting, streaming, vanishing and resuming at random'
       const warm = Array.from({ length: CLIENTS }, open);
       for (const c of warm) {
         c.increment('usage_total', { feature: 'a' }, 1);
+        recorded[indexOf.get(c)!] = true;
         sent++;
       }
       await Promise.all(warm.map((c) => c.close()));
@@ -71,13 +78,21 @@ describe('soak: clients connecting, streaming, vanishing and resuming at random'
     // Bounded: ends after SOAK_MS, one step every 50 ms.
     while (performance.now() - started < SOAK_MS) {
       for (const c of clients) {
+        const me = indexOf.get(c)!;
         if (random() < 0.5) {
           const n = 1 + Math.floor(random() * 4);
           c.increment('usage_total', { feature: random() < 0.5 ? 'a' : 'b' }, n);
           sent += n;
+          recorded[me] = true;
         }
-        if (random() < 0.1) c.observe('rt_seconds', { host: 'x' }, random());
-        if (random() < 0.05) c.set('presenting', {}, Math.floor(random() * 3));
+        if (random() < 0.1) {
+          c.observe('rt_seconds', { host: 'x' }, random());
+          recorded[me] = true;
+        }
+        if (random() < 0.05) {
+          c.set('presenting', {}, Math.floor(random() * 3));
+          recorded[me] = true;
+        }
       }
       const r = random();
       const now = performance.now();
@@ -122,7 +137,12 @@ describe('soak: clients connecting, streaming, vanishing and resuming at random'
     expect(valueOf(m, 'connected_clients{app="student"}') + valueOf(m, 'connected_clients{app="teacher"}')).toBe(0);
     expect(valueOf(m, 'presenting')).toBe(0);
     // Every reconnect resumed: each client was welcomed into one session only, and no resume was refused.
-    expect(freshSessions.filter((n) => n !== 1)).toEqual([]);
+    // The one exception: a client opened in the last steps and closed before its first welcome, which
+    // never needed a session because it recorded nothing.
+    const unwelcomed = freshSessions.flatMap((n, i) => (n === 0 ? [i] : []));
+    expect(freshSessions.filter((n) => n > 1)).toEqual([]);
+    expect(unwelcomed.filter((i) => recorded[i])).toEqual([]);
+    if (unwelcomed.length > 0) console.log(`soak: ${unwelcomed.length} client(s) closed before their first welcome, having recorded nothing`);
     expect(valueOf(m, 'promstream_protocol_errors_total{reason="session_not_resumable"}')).toBe(0);
     // A cut between a first hello and its welcome leaves a session the client never heard of: it holds
     // nothing (no delta can reach it) and expires after the TTL. So the server opened at least one
