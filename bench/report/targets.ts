@@ -1,7 +1,7 @@
 /** The capacity targets of the bench issue, judged from a full local run. */
 import { fmtInt, fmtMs, fmtPct, fmtRate, fmtRatio, fmtSpread, type Report } from './report.js';
 import type { BaselineFigures } from '../scenarios/baseline.js';
-import { oneLoopOf, type ConnectionFigures } from '../scenarios/connections.js';
+import { cpuPerFrame, oneLoopOf, type ConnectionFigures } from '../scenarios/connections.js';
 import type { IngestFigures } from '../scenarios/ingest.js';
 import type { ScrapeFigures } from '../scenarios/scrape.js';
 import { workersGain, type WorkersIngestResult } from '../scenarios/ingest-workers.js';
@@ -37,9 +37,9 @@ export function judgeTargets(report: Report, f: AllFigures, options: Pick<BenchO
   const r = uws !== undefined && ceiling !== undefined ? uws.framesPerCoreS.median / ceiling.framesPerCoreS.median : NaN;
   add('ingest, uWS: ≥ 0.6 × the decode-only ceiling', Number.isFinite(r) ? `${fmtRatio(r)} (ceiling ${fmtRate(ceiling!.framesPerCoreS.median)} frames/s per core)` : '–', Number.isFinite(r) ? r >= 0.6 : null);
 
-  const c = f.connections?.find((x) => x.base === 'uws' && x.workers === 1 && Number.isFinite(x.rssPerSessionBytes));
+  const c = oneLoop(f, 'uws');
   add('≥ 19 000 concurrent sessions in one process (uWS)', c === undefined ? '–' : fmtInt(c.sessions), c === undefined ? null : c.sessions >= 19_000);
-  add('≤ 1.5 KB server memory per idle session (uWS)', c === undefined ? '–' : `${fmtInt(c.rssPerSessionBytes)} B RSS (V8 heap used ${fmtInt(c.heapPerSessionBytes)} B, outside the heap ${fmtInt(c.nativePerSessionBytes)} B)`, c === undefined ? null : c.rssPerSessionBytes <= MAX_BYTES_PER_IDLE_SESSION);
+  add('≤ 1.5 KB server memory per idle session (uWS)', c === undefined ? '–' : memoryDetail(c), c === undefined ? null : c.rssPerSessionBytes <= MAX_BYTES_PER_IDLE_SESSION);
 
   judgeWs(f, add);
 
@@ -56,20 +56,23 @@ export function judgeTargets(report: Report, f: AllFigures, options: Pick<BenchO
   report.data.targets = report.targets;
 }
 
+/** The measured pass of one event loop on the bench's own Node (a ws pass with workers may run on another). */
+const oneLoop = (f: AllFigures, t: 'uws' | 'ws'): ConnectionFigures | undefined =>
+  f.connections?.find((x) => x.base === t && x.workers === 1 && x.node === process.version && x.measured && Number.isFinite(x.rssPerSessionBytes));
+
+const memoryDetail = (c: ConnectionFigures): string => `${fmtInt(c.rssPerSessionBytes)} B RSS (V8 heap used ${fmtInt(c.heapPerSessionBytes)} B, outside the heap ${fmtInt(c.nativePerSessionBytes)} B)`;
+
 function judgeWs(f: AllFigures, add: (target: string, measured: string, met: boolean | null) => void): void {
   const ws = f.ingest?.get('promstream ws');
   const ceiling = f.ingest?.get('decode-only ws');
   const share = ws !== undefined && ceiling !== undefined ? ws.framesPerCoreS.median / ceiling.framesPerCoreS.median : NaN;
   add(`ingest, ws: ≥ ${MIN_WS_SHARE_OF_CEILING} × its decode-only ceiling`, Number.isFinite(share) ? `${fmtRatio(share)} (${fmtRate(ws!.framesPerCoreS.median)} vs ${fmtRate(ceiling!.framesPerCoreS.median)} frames/s per core)` : '–', Number.isFinite(share) ? share >= MIN_WS_SHARE_OF_CEILING : null);
 
-  // The passes of one event loop on the bench's own Node (a ws pass with workers may run on another).
-  const one = (t: 'uws' | 'ws'): ConnectionFigures | undefined => f.connections?.find((x) => x.base === t && x.workers === 1 && x.node === process.version && x.measured && Number.isFinite(x.rssPerSessionBytes));
-  const cws = one('ws');
-  const cuws = one('uws');
-  const perFrame = (x: ConnectionFigures): number => x.cpu1s / x.frames1s;
-  const r = cws !== undefined && cuws !== undefined ? perFrame(cws) / perFrame(cuws) : NaN;
-  add(`CPU per lone frame (1 s flush), ws ≤ ${MAX_WS_CPU_PER_FRAME_VS_UWS} × uWS`, Number.isFinite(r) ? `${fmtRatio(r)} (${(perFrame(cws!) * 1e6).toFixed(1)} µs vs ${(perFrame(cuws!) * 1e6).toFixed(1)} µs)` : '–', Number.isFinite(r) ? r <= MAX_WS_CPU_PER_FRAME_VS_UWS : null);
-  add('≤ 4 KB server memory per idle session (ws)', cws === undefined ? '–' : `${fmtInt(cws.rssPerSessionBytes)} B RSS (V8 heap used ${fmtInt(cws.heapPerSessionBytes)} B, outside the heap ${fmtInt(cws.nativePerSessionBytes)} B)`, cws === undefined ? null : cws.rssPerSessionBytes <= MAX_WS_BYTES_PER_IDLE_SESSION);
+  const cws = oneLoop(f, 'ws');
+  const cuws = oneLoop(f, 'uws');
+  const r = cws !== undefined && cuws !== undefined ? cpuPerFrame(cws) / cpuPerFrame(cuws) : NaN;
+  add(`CPU per lone frame (1 s flush), ws ≤ ${MAX_WS_CPU_PER_FRAME_VS_UWS} × uWS`, Number.isFinite(r) ? `${fmtRatio(r)} (${(cpuPerFrame(cws!) * 1e6).toFixed(1)} µs vs ${(cpuPerFrame(cuws!) * 1e6).toFixed(1)} µs)` : '–', Number.isFinite(r) ? r <= MAX_WS_CPU_PER_FRAME_VS_UWS : null);
+  add('≤ 4 KB server memory per idle session (ws)', cws === undefined ? '–' : memoryDetail(cws), cws === undefined ? null : cws.rssPerSessionBytes <= MAX_WS_BYTES_PER_IDLE_SESSION);
 }
 
 function judgeWorkers(f: AllFigures, { scenarios, workers }: Pick<BenchOptions, 'scenarios' | 'workers'>, add: (target: string, measured: string, met: boolean | null) => void): void {
@@ -85,14 +88,13 @@ function judgeWorkers(f: AllFigures, { scenarios, workers }: Pick<BenchOptions, 
     }
   }
   if (scenarios.includes('connections-workers')) {
-    const perFrame = (x: ConnectionFigures): number => x.cpu1s / x.frames1s;
     for (const t of ['uws', 'ws'] as const) {
       const many = f.connections?.find((x) => x.base === t && x.workers === n && x.measured);
       const one = many === undefined ? undefined : oneLoopOf(f.connections!, many);
       if (many === undefined && t === 'ws') continue;
-      const r = one !== undefined && many !== undefined ? perFrame(many) / perFrame(one) : NaN;
+      const r = one !== undefined && many !== undefined ? cpuPerFrame(many) / cpuPerFrame(one) : NaN;
       add(`CPU per lone frame (1 s flush), ${t === 'uws' ? 'uWS' : 'ws'}: --workers ${n} within ${MAX_WORKERS_CPU_PER_FRAME} × --workers 1`,
-        Number.isFinite(r) ? `${fmtRatio(r)} (${(perFrame(many!) * 1e6).toFixed(1)} µs vs ${(perFrame(one!) * 1e6).toFixed(1)} µs; RSS per idle session ${fmtInt(many!.rssPerSessionBytes)} B vs ${fmtInt(one!.rssPerSessionBytes)} B${many!.node === process.version ? '' : `; servers on Node ${many!.node}`})` : '–',
+        Number.isFinite(r) ? `${fmtRatio(r)} (${(cpuPerFrame(many!) * 1e6).toFixed(1)} µs vs ${(cpuPerFrame(one!) * 1e6).toFixed(1)} µs; RSS per idle session ${fmtInt(many!.rssPerSessionBytes)} B vs ${fmtInt(one!.rssPerSessionBytes)} B${many!.node === process.version ? '' : `; servers on Node ${many!.node}`})` : '–',
         Number.isFinite(r) ? r <= MAX_WORKERS_CPU_PER_FRAME : null);
     }
   }

@@ -389,6 +389,9 @@ function sampleCpu(server: ServerUnderTest, everyMs: number): { stop(): Promise<
   };
 }
 
+/** CPU per frame at the 1 s flush, in seconds: what one delta arriving on its own costs. */
+export const cpuPerFrame = (f: ConnectionFigures): number => f.cpu1s / f.frames1s;
+
 /** The pass of one event loop that `many` (a pass with workers) compares with: the same transport on the same Node. */
 export const oneLoopOf = (all: readonly ConnectionFigures[], many: ConnectionFigures): ConnectionFigures | undefined =>
   all.find((f) => f.workers === 1 && f.measured && f.base === many.base && f.node === many.node);
@@ -405,7 +408,7 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
     fmtMiB(f.youngGenerationBytes),
     `${fmtPct(f.cpu1s)} at ${fmtRate(f.frames1s)} frames/s`,
     `${fmtPct(f.cpu10s)} at ${fmtRate(f.frames10s)} frames/s`,
-    Number.isFinite(f.cpu1s / f.frames1s) ? `${((f.cpu1s / f.frames1s) * 1e6).toFixed(1)} µs` : '–',
+    Number.isFinite(cpuPerFrame(f)) ? `${(cpuPerFrame(f) * 1e6).toFixed(1)} µs` : '–',
   ]);
   const uws = all.find((f) => f.transport === 'uws');
   const ws = all.find((f) => f.transport === 'ws');
@@ -420,8 +423,7 @@ function reportConnections(ctx: BenchContext, all: readonly ConnectionFigures[])
   for (const many of all.filter((f) => f.workers > 1)) {
     const one = oneLoopOf(all, many);
     if (one === undefined) continue;
-    const perFrame = (f: ConnectionFigures): number => f.cpu1s / f.frames1s;
-    notes.push(`${many.transport} / ${one.transport} (one event loop): ${fmtRatio(perFrame(many) / perFrame(one))} the CPU per frame, ${fmtRatio(many.rssPerSessionBytes / one.rssPerSessionBytes)} the RSS per idle session (${fmtInt(Math.abs(many.rssPerSessionBytes - one.rssPerSessionBytes))} B ${many.rssPerSessionBytes >= one.rssPerSessionBytes ? 'more' : 'less'}). With workers, sessions are spread over the worker threads by the kernel (per worker: the sessions each worker's event loop polls); CPU is the whole process (workers, and the main thread that serves /metrics and expires sessions); heap figures add every worker's V8 heap after a forced GC in each (the bench runs each worker under a shim that answers a GC request).`);
+    notes.push(`${many.transport} / ${one.transport} (one event loop): ${fmtRatio(cpuPerFrame(many) / cpuPerFrame(one))} the CPU per frame, ${fmtRatio(many.rssPerSessionBytes / one.rssPerSessionBytes)} the RSS per idle session (${fmtInt(Math.abs(many.rssPerSessionBytes - one.rssPerSessionBytes))} B ${many.rssPerSessionBytes >= one.rssPerSessionBytes ? 'more' : 'less'}). With workers, sessions are spread over the worker threads by the kernel (per worker: the sessions each worker's event loop polls); CPU is the whole process (workers, and the main thread that serves /metrics and expires sessions); heap figures add every worker's V8 heap after a forced GC in each (the bench runs each worker under a shim that answers a GC request).`);
   }
   ctx.report.tables.push({
     title: 'Connections: memory, connect rate and CPU per session',
